@@ -1,0 +1,73 @@
+// Diagnosis: compares the variants of one origin (the same host probed with and
+// without SNI, with other names, with several client profiles, on every address)
+// and explains what is wrong in plain words, with the fix.
+//
+// Pure functions over values: no I/O, no clock (now is a parameter), no global
+// state. Safe to call from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "originwatch/probe.h"
+
+namespace originwatch {
+
+enum class Severity : int { kInfo = 0, kWarning = 1, kCritical = 2 };
+std::string_view SeverityName(Severity s);  // "info", "warning", "critical"
+
+// Stable finding codes (documented in docs/probe-json.md). Never rename.
+namespace finding {
+inline constexpr std::string_view kHealthy = "healthy";
+inline constexpr std::string_view kSniRequired = "sni_required";
+inline constexpr std::string_view kWrongCertWithoutSni = "wrong_cert_without_sni";
+inline constexpr std::string_view kNameMismatch = "name_mismatch";
+inline constexpr std::string_view kChainUntrusted = "chain_untrusted";
+inline constexpr std::string_view kChainIncomplete = "chain_incomplete";
+inline constexpr std::string_view kCertExpired = "cert_expired";
+inline constexpr std::string_view kCertNotYetValid = "cert_not_yet_valid";
+inline constexpr std::string_view kCertExpiringSoon = "cert_expiring_soon";
+inline constexpr std::string_view kSelfSigned = "self_signed";
+inline constexpr std::string_view kNotTls = "not_tls";
+inline constexpr std::string_view kNoSharedCipher = "no_shared_cipher";
+inline constexpr std::string_view kProtocolMismatch = "protocol_mismatch";
+inline constexpr std::string_view kRefused = "refused";
+inline constexpr std::string_view kTimeout = "timeout";
+inline constexpr std::string_view kReset = "reset";
+inline constexpr std::string_view kDnsError = "dns_error";
+inline constexpr std::string_view kHandshakeFailed = "handshake_failed";  // a failure no rule above explains
+inline constexpr std::string_view kOversizedHandshake = "oversized_handshake";
+inline constexpr std::string_view kSlowHandshake = "slow_handshake";
+}  // namespace finding
+
+struct Finding {
+  std::string code;      // one of finding::k*
+  Severity severity = Severity::kInfo;
+  std::string summary;   // what happens, in plain words, with the evidence
+  std::string fix;       // what to do about it ("" for healthy)
+  std::vector<std::string> variants;  // ProbeResult::VariantLabel() of the variants it explains
+};
+
+struct DiagnoseOptions {
+  int64_t now_s = 0;                 // unix seconds, "now" for validity checks
+  int expiry_warning_days = 21;      // cert_expiring_soon below this
+  int64_t slow_handshake_ms = 2000;  // slow_handshake above this
+  // Profiles the probes used (to explain no_shared_cipher / protocol_mismatch);
+  // unknown names fall back to BuiltinProfiles().
+  std::vector<ClientProfile> profiles;
+};
+
+struct Diagnosis {
+  // Sorted: the finding that explains the most comes first. Never empty: a
+  // fully working origin yields exactly one finding, "healthy".
+  std::vector<Finding> findings;
+  bool healthy() const;
+  const Finding& lead() const { return findings.front(); }
+};
+
+// Diagnoses the results of one origin (all its addresses and variants).
+Diagnosis Diagnose(const std::vector<ProbeResult>& results, const DiagnoseOptions& options);
+
+}  // namespace originwatch

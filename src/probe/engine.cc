@@ -1,0 +1,403 @@
+// The engine: TCP connect and TLS handshake for many probes at once, all on one
+// io_uring ring, on one thread.
+//
+// Connection states and transitions (one Conn per probe):
+//   kConnecting --connect CQE ok--> kHandshaking (SSL created only now)
+//   kConnecting --refused/timeout/error--> kClosing
+//   kHandshaking: Drive() = Advance the handshake; send its output; recv more.
+//     --handshake done--> facts copied, SSL freed, Finished+close_notify sent --> kClosing
+//     --failure/deadline/byte cap--> kClosing
+//   kClosing: waits until no operation of the Conn is in flight (an operation
+//     and its linked timeout each end with a CQE), then IORING_OP_CLOSE.
+//   close CQE --> callback, Conn deleted.
+// Every SQE that can wait on the peer carries a linked timeout derived from
+// the probe's deadline, so every Conn ends.
+#include "originwatch/engine.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "core/ring.h"
+#include "tls/context.h"
+#include "tls/handshake.h"
+
+namespace originwatch {
+namespace {
+
+int64_t MonoMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr size_t kRecvBufferSize = 16 * 1024;
+constexpr int kTagMain = 1;
+constexpr int kTagTimeout = 2;
+constexpr int kTagClose = 3;
+
+}  // namespace
+
+struct Conn;
+
+class Engine::Impl {
+ public:
+  Impl(EngineOptions options, std::unique_ptr<core::Ring> ring,
+       std::unique_ptr<tls::ClientContexts> contexts)
+      : options_(std::move(options)), ring_(std::move(ring)), contexts_(std::move(contexts)) {}
+
+  void Submit(ProbeSpec spec, Callback cb);
+  int Poll(int timeout_ms);
+  void Deliver(Conn* c);
+
+  EngineOptions options_;
+  std::unique_ptr<core::Ring> ring_;
+  std::unique_ptr<tls::ClientContexts> contexts_;
+  EngineStats stats_;
+  int completed_this_poll_ = 0;
+  std::vector<Conn*> deferred_;  // ended before any I/O; delivered by Poll
+};
+
+struct Conn {
+  enum class Phase { kConnecting, kHandshaking, kFlushing, kClosing };
+
+  Engine::Impl* engine = nullptr;
+  ProbeResult result;
+  Engine::Callback cb;
+  Phase phase = Phase::kConnecting;
+  int fd = -1;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  core::Operation op_main;
+  core::Operation op_timeout;
+  core::Operation op_close;
+  int pending = 0;        // CQEs still owed to this Conn
+  bool close_submitted = false;
+  int64_t start_mono = 0;
+  int64_t connect_deadline = 0;
+  int64_t deadline = 0;
+  int64_t connected_mono = 0;
+  __kernel_timespec ts{};  // read by the kernel when the linked timeout is submitted
+  std::unique_ptr<tls::Handshake> hs;
+  std::unique_ptr<uint8_t[]> recv_buf;
+  std::vector<uint8_t> send_buf;
+  size_t send_off = 0;
+  bool sending = false;  // which operation op_main is in kHandshaking
+
+  core::Ring& ring() { return *engine->ring_; }
+
+  static void OnCqe(core::Operation* op, int32_t res) noexcept {
+    auto* c = static_cast<Conn*>(op->owner);
+    --c->pending;
+    switch (op->tag) {
+      case kTagMain:
+        c->OnMain(res);
+        break;
+      case kTagTimeout:
+        // -ETIME: the deadline passed and the operation was cancelled (its own
+        // CQE says -ECANCELED); -ECANCELED: the operation finished first.
+        break;
+      case kTagClose:
+        c->fd = -1;
+        c->engine->Deliver(c);
+        return;  // c is gone
+    }
+    if (c->phase == Phase::kClosing) c->MaybeClose();
+  }
+
+  void Init() {
+    op_main = {&Conn::OnCqe, this, kTagMain};
+    op_timeout = {&Conn::OnCqe, this, kTagTimeout};
+    op_close = {&Conn::OnCqe, this, kTagClose};
+  }
+
+  // Queues sqe (already prepared) linked to a timeout at deadline_mono.
+  void LinkDeadline(io_uring_sqe* sqe, int64_t deadline_mono) {
+    sqe->flags |= IOSQE_IO_LINK;
+    ring().Prep(sqe, &op_main);
+    ts = core::MsToTimespec(deadline_mono - MonoMs());
+    io_uring_sqe* t = ring().GetSqe();
+    io_uring_prep_link_timeout(t, &ts, 0);
+    ring().Prep(t, &op_timeout);
+    pending += 2;
+  }
+
+  void Start() {
+    start_mono = MonoMs();
+    result.started_at_ms = WallMs();
+    int64_t connect_ms = std::min(result.spec.connect_timeout_ms, result.spec.timeout_ms);
+    connect_deadline = start_mono + connect_ms;
+    deadline = start_mono + result.spec.timeout_ms;
+
+    std::memset(&addr, 0, sizeof(addr));
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    if (inet_pton(AF_INET, result.spec.address.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(result.spec.port);
+      addr_len = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, result.spec.address.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(result.spec.port);
+      addr_len = sizeof(sockaddr_in6);
+    } else {
+      return Fail(Outcome::kInternal, "not a numeric address: \"" + result.spec.address + "\"");
+    }
+    if (engine->contexts_->Find(result.spec.profile) == nullptr) {
+      return Fail(Outcome::kInternal, "unknown client profile \"" + result.spec.profile + "\"");
+    }
+    fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) return Fail(Outcome::kInternal, std::string("socket: ") + std::strerror(errno));
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ring().Reserve(2);
+    io_uring_sqe* sqe = ring().GetSqe();
+    io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&addr), addr_len);
+    LinkDeadline(sqe, connect_deadline);
+  }
+
+  void OnMain(int32_t res) {
+    switch (phase) {
+      case Phase::kConnecting: return OnConnect(res);
+      case Phase::kHandshaking: return sending ? OnSend(res) : OnRecv(res);
+      case Phase::kFlushing: return OnFlushed(res);
+      case Phase::kClosing: return;  // a late completion after failure
+    }
+  }
+
+  void OnConnect(int32_t res) {
+    if (res < 0) {
+      int err = -res;
+      switch (err) {
+        case ECONNREFUSED: return Fail(Outcome::kRefused, "connection refused");
+        case ECANCELED:
+        case ETIMEDOUT:
+          return Fail(Outcome::kConnectTimeout,
+                      "no answer to TCP connect within " +
+                          std::to_string(connect_deadline - start_mono) + " ms");
+        case ECONNRESET: return Fail(Outcome::kReset, "connection reset during connect");
+        default: return Fail(Outcome::kNetworkError, std::string("connect: ") + std::strerror(err));
+      }
+    }
+    connected_mono = MonoMs();
+    result.connect_ms = connected_mono - start_mono;
+    phase = Phase::kHandshaking;
+    // The SSL exists only from here to the end of the handshake.
+    hs = std::make_unique<tls::Handshake>(engine->contexts_->Find(result.spec.profile), result.spec,
+                                          engine->contexts_->request_ocsp());
+    recv_buf = std::make_unique<uint8_t[]>(kRecvBufferSize);
+    Drive();
+  }
+
+  // Advances the handshake and issues the next I/O.
+  void Drive() {
+    tls::Handshake::State st = hs->Advance();
+    if (st == tls::Handshake::State::kFailed) {
+      hs->Fill(&result);
+      return Close();
+    }
+    if (st == tls::Handshake::State::kDone) {
+      result.handshake_ms = MonoMs() - connected_mono;
+      hs->Fill(&result);
+      // Client Finished (TLS 1.3) and close_notify: a clean goodbye, so the
+      // origin's logs show a completed handshake, not an aborted one.
+      hs->Shutdown();
+      send_buf.resize(hs->PendingOutput());
+      send_buf.resize(hs->TakeOutput(send_buf.data(), send_buf.size()));
+      hs.reset();
+      recv_buf.reset();
+      FinishTimes();
+      if (send_buf.empty()) return Close();
+      phase = Phase::kFlushing;
+      return IssueSend(Phase::kFlushing);
+    }
+    if (hs->PendingOutput() > 0) {
+      send_buf.resize(hs->PendingOutput());
+      send_buf.resize(hs->TakeOutput(send_buf.data(), send_buf.size()));
+      send_off = 0;
+      return IssueSend(Phase::kHandshaking);
+    }
+    IssueRecv();
+  }
+
+  void IssueSend(Phase) {
+    if (MonoMs() >= deadline) return TimedOut();
+    sending = true;
+    ring().Reserve(2);
+    io_uring_sqe* sqe = ring().GetSqe();
+    io_uring_prep_send(sqe, fd, send_buf.data() + send_off, send_buf.size() - send_off, MSG_NOSIGNAL);
+    LinkDeadline(sqe, deadline);
+  }
+
+  void IssueRecv() {
+    if (MonoMs() >= deadline) return TimedOut();
+    sending = false;
+    ring().Reserve(2);
+    io_uring_sqe* sqe = ring().GetSqe();
+    io_uring_prep_recv(sqe, fd, recv_buf.get(), kRecvBufferSize, 0);
+    LinkDeadline(sqe, deadline);
+  }
+
+  void OnSend(int32_t res) {
+    if (res < 0) return IoFailed(-res, "send");
+    result.bytes_written += static_cast<uint64_t>(res);
+    send_off += static_cast<size_t>(res);
+    if (send_off < send_buf.size()) return IssueSend(Phase::kHandshaking);
+    send_buf.clear();
+    send_off = 0;
+    Drive();
+  }
+
+  void OnRecv(int32_t res) {
+    if (res < 0) return IoFailed(-res, "recv");
+    if (res == 0) {
+      hs->FeedEof();
+      return Drive();
+    }
+    result.bytes_read += static_cast<uint64_t>(res);
+    if (result.bytes_read > engine->options_.max_handshake_bytes) {
+      hs->Fill(&result);
+      result.chain.clear();
+      return Fail(Outcome::kTooLarge,
+                  "the server sent more than " + std::to_string(engine->options_.max_handshake_bytes) +
+                      " bytes without completing the handshake");
+    }
+    hs->Feed(recv_buf.get(), static_cast<size_t>(res));
+    Drive();
+  }
+
+  void OnFlushed(int32_t res) {
+    if (res > 0) result.bytes_written += static_cast<uint64_t>(res);
+    Close();  // success is already recorded; a failed goodbye changes nothing
+  }
+
+  void IoFailed(int err, const char* what) {
+    if (err == ECANCELED || err == ETIME) return TimedOut();
+    if (hs) hs->Fill(&result);
+    if (err == ECONNRESET || err == EPIPE)
+      return Fail(Outcome::kReset, std::string(what) + ": connection reset by peer");
+    return Fail(Outcome::kNetworkError, std::string(what) + ": " + std::strerror(err));
+  }
+
+  void TimedOut() {
+    if (hs) hs->Fill(&result);
+    Fail(Outcome::kHandshakeTimeout,
+         "connected, but the TLS handshake did not finish within " +
+             std::to_string(result.spec.timeout_ms) + " ms (" + std::to_string(result.bytes_read) +
+             " bytes received)");
+  }
+
+  void Fail(Outcome o, std::string text) {
+    result.outcome = o;
+    result.error_text = std::move(text);
+    Close();
+  }
+
+  void FinishTimes() { result.total_ms = MonoMs() - start_mono; }
+
+  void Close() {
+    if (phase != Phase::kFlushing || result.total_ms == 0) FinishTimes();
+    phase = Phase::kClosing;
+    hs.reset();
+    MaybeClose();
+  }
+
+  void MaybeClose() {
+    if (pending > 0 || close_submitted) return;
+    close_submitted = true;
+    if (fd < 0) {
+      // Never connected: delivered from Poll, not from inside Submit.
+      engine->deferred_.push_back(this);
+      return;
+    }
+    io_uring_sqe* sqe = ring().GetSqe();
+    io_uring_prep_close(sqe, fd);
+    ring().Prep(sqe, &op_close);
+    ++pending;
+  }
+};
+
+void Engine::Impl::Submit(ProbeSpec spec, Callback cb) {
+  auto* c = new Conn();
+  c->engine = this;
+  c->Init();
+  c->result.spec = std::move(spec);
+  c->cb = std::move(cb);
+  ++stats_.started;
+  ++stats_.in_flight;
+  stats_.peak_in_flight = std::max(stats_.peak_in_flight, stats_.in_flight);
+  c->Start();
+}
+
+void Engine::Impl::Deliver(Conn* c) {
+  std::unique_ptr<Conn> owned(c);
+  --stats_.in_flight;
+  ++stats_.completed;
+  if (c->result.ok()) ++stats_.ok;
+  ++completed_this_poll_;
+  if (c->cb) c->cb(std::move(c->result));
+}
+
+int Engine::Impl::Poll(int timeout_ms) {
+  completed_this_poll_ = 0;
+  ring_->Run(deferred_.empty() ? timeout_ms : 0);
+  while (!deferred_.empty()) {
+    std::vector<Conn*> batch;
+    batch.swap(deferred_);
+    for (Conn* c : batch) Deliver(c);
+  }
+  return completed_this_poll_;
+}
+
+Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
+  tls::ContextOptions copts;
+  copts.profiles = options.profiles;
+  copts.ca_file = options.ca_file;
+  copts.request_ocsp = options.request_ocsp;
+  auto contexts = tls::ClientContexts::Create(copts);
+  if (!contexts.ok()) return contexts.status();
+  auto ring = core::Ring::Create(options.ring_entries);
+  if (!ring.ok()) return ring.status();
+  auto impl = std::make_unique<Impl>(options, std::move(ring).value(), std::move(contexts).value());
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() { RunUntilIdle(); }
+
+void Engine::Submit(ProbeSpec spec, Callback cb) { impl_->Submit(std::move(spec), std::move(cb)); }
+
+int Engine::Poll(int timeout_ms) { return impl_->Poll(timeout_ms); }
+
+void Engine::RunUntilIdle() {
+  while (impl_->stats_.in_flight > 0) impl_->Poll(1000);
+}
+
+size_t Engine::in_flight() const { return impl_->stats_.in_flight; }
+const EngineStats& Engine::stats() const { return impl_->stats_; }
+const std::string& Engine::ring_mode() const { return impl_->ring_->mode(); }
+const std::string& Engine::ca_description() const { return impl_->contexts_->ca_description(); }
+
+std::vector<ProbeResult> Engine::RunAll(const std::vector<ProbeSpec>& specs) {
+  std::vector<ProbeResult> out(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    Submit(specs[i], [&out, i](ProbeResult&& r) { out[i] = std::move(r); });
+  }
+  RunUntilIdle();
+  return out;
+}
+
+}  // namespace originwatch

@@ -1,0 +1,52 @@
+// Client contexts: one SSL_CTX per client profile, built once at start and then
+// shared read-only by every handshake of the engine that owns them.
+//
+// Why one context per profile and not per handshake: building an SSL_CTX parses
+// cipher strings and, worse, would load the CA bundle each time. The CA bundle
+// is loaded once into one X509_STORE shared by all profiles (never a
+// hash-directory lookup per handshake).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "originwatch/probe.h"
+#include "originwatch/status.h"
+#include "tls/ossl.h"
+
+namespace originwatch::tls {
+
+struct ContextOptions {
+  std::vector<ClientProfile> profiles;  // empty = BuiltinProfiles()
+  std::string ca_file;                  // "" = the system bundle
+  bool request_ocsp = true;
+};
+
+class ClientContexts {
+ public:
+  // Errors name the profile and the option that OpenSSL rejected, or the CA
+  // file that could not be read.
+  static Result<std::unique_ptr<ClientContexts>> Create(const ContextOptions& options);
+
+  // nullptr when no profile has that name. The SSL_CTX stays owned here.
+  SSL_CTX* Find(const std::string& profile) const;
+  const std::string& ca_description() const { return ca_description_; }
+  bool request_ocsp() const { return request_ocsp_; }
+  const std::vector<ClientProfile>& profiles() const { return profiles_; }
+
+ private:
+  std::map<std::string, SslCtxPtr> contexts_;
+  std::vector<ClientProfile> profiles_;
+  std::string ca_description_;
+  bool request_ocsp_ = true;
+};
+
+// The system CA bundle path used when no ca_file is configured.
+const char* DefaultCaFile();
+
+// "TLSv1.2" -> TLS1_2_VERSION; 0 for "" ; -1 for an unknown spelling.
+int ParseTlsVersion(const std::string& s);
+
+}  // namespace originwatch::tls

@@ -1,0 +1,253 @@
+#include "tls/handshake.h"
+
+#include <arpa/inet.h>
+#include <algorithm>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "originwatch/status.h"
+#include "tls/facts.h"
+
+namespace originwatch::tls {
+namespace {
+
+Handshake* FromSsl(const SSL* ssl) { return static_cast<Handshake*>(SSL_get_app_data(ssl)); }
+
+int VerifyTrampoline(int preverify_ok, X509_STORE_CTX* ctx) {
+  if (!preverify_ok) {
+    auto* ssl = static_cast<SSL*>(
+        X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    if (ssl != nullptr) {
+      FromSsl(ssl)->OnVerifyError(X509_STORE_CTX_get_error(ctx),
+                                  X509_STORE_CTX_get_error_depth(ctx));
+    }
+  }
+  // Keep verifying and keep the handshake going: a probe records facts, the
+  // diagnosis decides what they mean.
+  return 1;
+}
+
+void InfoTrampoline(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ALERT) == 0) return;
+  FromSsl(ssl)->OnAlert((where & SSL_CB_READ) != 0, (ret >> 8) & 0xff, ret & 0xff);
+}
+
+bool IsNotTlsReason(int reason) {
+  switch (reason) {
+    case SSL_R_WRONG_VERSION_NUMBER:   // "wrong version number": most often plaintext
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_UNKNOWN_PROTOCOL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsProtocolReason(int reason) {
+  switch (reason) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_WRONG_SSL_VERSION:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_VERSION_TOO_HIGH:
+    case SSL_R_UNSUPPORTED_SSL_VERSION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsCipherReason(int reason) {
+  switch (reason) {
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_CIPHERS_AVAILABLE:
+    case SSL_R_WRONG_CIPHER_RETURNED:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Handshake::Handshake(SSL_CTX* ctx, const ProbeSpec& spec, bool request_ocsp) {
+  ERR_clear_error();
+  ssl_.reset(SSL_new(ctx));
+  OW_CHECK(ssl_ != nullptr);
+  rbio_ = BIO_new(BIO_s_mem());
+  wbio_ = BIO_new(BIO_s_mem());
+  OW_CHECK(rbio_ != nullptr && wbio_ != nullptr);
+  // An empty memory BIO means "no data yet" (retry), not end of file, until
+  // the peer really closed (FeedEof).
+  BIO_set_mem_eof_return(rbio_, -1);
+  SSL_set_bio(ssl_.get(), rbio_, wbio_);
+  SSL_set_app_data(ssl_.get(), this);
+  SSL_set_connect_state(ssl_.get());
+  SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, VerifyTrampoline);
+  SSL_set_info_callback(ssl_.get(), InfoTrampoline);
+  if (spec.sni) SSL_set_tlsext_host_name(ssl_.get(), spec.sni->c_str());
+  if (request_ocsp) SSL_set_tlsext_status_type(ssl_.get(), TLSEXT_STATUSTYPE_ocsp);
+}
+
+Handshake::~Handshake() = default;
+
+void Handshake::OnVerifyError(int code, int depth) {
+  if (verify_code_ == 0) {
+    verify_code_ = code;
+    verify_depth_ = depth;
+  }
+}
+
+void Handshake::OnAlert(bool read, int level, int desc) {
+  // A warning-level alert (e.g. 112 as a warning in TLS 1.2) does not end the
+  // handshake; remember it only if nothing fatal follows.
+  if (read) {
+    if (alert_read_ < 0 || level == SSL3_AL_FATAL) alert_read_ = desc;
+  } else if (alert_sent_ < 0 || level == SSL3_AL_FATAL) {
+    alert_sent_ = desc;
+  }
+}
+
+void Handshake::Feed(const uint8_t* data, size_t n) {
+  if (first_bytes_.size() < 64) {
+    first_bytes_.append(reinterpret_cast<const char*>(data), std::min(n, 64 - first_bytes_.size()));
+  }
+  int w = BIO_write(rbio_, data, static_cast<int>(n));
+  OW_CHECK(w == static_cast<int>(n));
+}
+
+void Handshake::FeedEof() {
+  eof_ = true;
+  BIO_set_mem_eof_return(rbio_, 0);
+}
+
+size_t Handshake::PendingOutput() const { return BIO_ctrl_pending(wbio_); }
+
+size_t Handshake::TakeOutput(uint8_t* buf, size_t cap) {
+  int n = BIO_read(wbio_, buf, static_cast<int>(cap));
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+void Handshake::Shutdown() {
+  if (state_ != State::kDone) return;
+  ERR_clear_error();
+  SSL_shutdown(ssl_.get());
+  ERR_clear_error();
+}
+
+Handshake::State Handshake::Advance() {
+  if (state_ != State::kNeedRead) return state_;
+  ERR_clear_error();
+  int rc = SSL_do_handshake(ssl_.get());
+  if (rc == 1) {
+    state_ = State::kDone;
+    return state_;
+  }
+  int err = SSL_get_error(ssl_.get(), rc);
+  if (err == SSL_ERROR_WANT_READ && !eof_) return state_;
+  Classify(err);
+  state_ = State::kFailed;
+  return state_;
+}
+
+void Handshake::Classify(int ssl_error) {
+  // Read SSL_get_error first, then drain the queue (seastar tls_openssl.cc).
+  int first_reason = 0;
+  bool not_tls = false, protocol = false, cipher = false, too_large = false;
+  unsigned long e;
+  char buf[256];
+  std::string text;
+  while ((e = ERR_get_error()) != 0) {
+    int reason = ERR_GET_REASON(e);
+    if (first_reason == 0) first_reason = reason;
+    not_tls |= IsNotTlsReason(reason);
+    protocol |= IsProtocolReason(reason);
+    cipher |= IsCipherReason(reason);
+    too_large |= reason == SSL_R_EXCESSIVE_MESSAGE_SIZE;
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!text.empty()) text += "; ";
+    text += buf;
+  }
+  // A TLS record starts with a content type 20..24. Anything else in the
+  // first byte means the port does not speak TLS, whatever OpenSSL called it.
+  bool first_byte_not_tls =
+      !first_bytes_.empty() &&
+      (static_cast<uint8_t>(first_bytes_[0]) < 20 || static_cast<uint8_t>(first_bytes_[0]) > 24);
+
+  if (alert_read_ == SSL_AD_PROTOCOL_VERSION || (alert_read_ < 0 && protocol)) {
+    fail_outcome_ = Outcome::kProtocolMismatch;
+  } else if (alert_read_ >= 0) {
+    fail_outcome_ = Outcome::kTlsAlert;
+  } else if (first_byte_not_tls || not_tls) {
+    fail_outcome_ = Outcome::kNotTls;
+  } else if (too_large) {
+    fail_outcome_ = Outcome::kTooLarge;
+  } else if (cipher) {
+    fail_outcome_ = Outcome::kNoSharedCipher;
+  } else if (eof_ || ssl_error == SSL_ERROR_ZERO_RETURN ||
+             first_reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    fail_outcome_ = Outcome::kUnexpectedEof;
+    if (text.empty()) text = "the server closed the connection during the handshake";
+  } else {
+    fail_outcome_ = Outcome::kTlsError;
+  }
+  if (text.empty()) text = "SSL_do_handshake failed (SSL_get_error " + std::to_string(ssl_error) + ")";
+  error_text_ = std::move(text);
+}
+
+void Handshake::Fill(ProbeResult* r) const {
+  r->alert = alert_read_;
+  r->alert_sent = alert_sent_;
+  SSL* ssl = ssl_.get();
+  // The chain as served, leaf first (client side: includes the leaf).
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  r->chain.clear();
+  if (chain != nullptr) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) r->chain.push_back(ExtractCert(sk_X509_value(chain, i)));
+  }
+  if (state_ == State::kFailed) {
+    r->outcome = fail_outcome_;
+    r->error_text = error_text_;
+    if (fail_outcome_ == Outcome::kNotTls) r->first_bytes = PrintableExcerpt(first_bytes_);
+    return;
+  }
+  if (state_ != State::kDone) return;
+  r->outcome = Outcome::kOk;
+  r->version = SSL_get_version(ssl);
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) r->cipher = SSL_CIPHER_get_name(c);
+  int group = SSL_get_negotiated_group(ssl);
+  if (group > 0) {
+    const char* name = SSL_group_to_name(ssl, group);
+    if (name == nullptr) name = OBJ_nid2sn(group);
+    if (name != nullptr) r->group = name;
+  }
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn != nullptr) r->alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  const unsigned char* ocsp = nullptr;
+  r->ocsp_stapled = SSL_get_tlsext_status_ocsp_resp(ssl, &ocsp) > 0 && ocsp != nullptr;
+
+  if (r->chain.empty()) {
+    r->verify_code = -1;
+  } else {
+    int code = verify_code_ != 0 ? verify_code_ : static_cast<int>(SSL_get_verify_result(ssl));
+    r->verify_code = code;
+    r->chain_verified = code == X509_V_OK;
+    r->verify_depth = code == X509_V_OK ? -1 : verify_depth_;
+    r->verify_error = code == X509_V_OK ? "" : X509_verify_cert_error_string(code);
+  }
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  r->names.clear();
+  for (const std::string& name : r->spec.expect_names) {
+    ProbeResult::NameCheck nc{name, false};
+    if (leaf != nullptr) nc.covered = CoversName(leaf, name);
+    r->names.push_back(nc);
+  }
+}
+
+}  // namespace originwatch::tls

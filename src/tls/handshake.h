@@ -1,0 +1,72 @@
+// One TLS client handshake as a state machine over memory BIOs. It never
+// touches a socket: the engine feeds it the bytes that arrived and sends the
+// bytes it produced.
+//
+// States and transitions:
+//   kNeedRead  --Feed()/FeedEof()-->  Advance()  --> kNeedRead | kDone | kFailed
+//   Output() may hold bytes in any state; the caller sends them first
+//   (the ClientHello after the first Advance(), Finished after kDone).
+//   kDone and kFailed are final. Facts are copied out with Fill() before the
+//   Handshake is destroyed; no pointer into OpenSSL escapes.
+//
+// Not thread-safe; one per connection. The SSL_CTX is borrowed and must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "originwatch/probe.h"
+#include "tls/ossl.h"
+
+namespace originwatch::tls {
+
+class Handshake {
+ public:
+  enum class State { kNeedRead, kDone, kFailed };
+
+  // ctx: borrowed. spec: SNI, expected names. request_ocsp: ask for a staple.
+  Handshake(SSL_CTX* ctx, const ProbeSpec& spec, bool request_ocsp);
+  ~Handshake();
+  Handshake(const Handshake&) = delete;
+  Handshake& operator=(const Handshake&) = delete;
+
+  // Runs SSL_do_handshake as far as the fed bytes allow.
+  State Advance();
+  // Bytes received from the peer; FeedEof() when the peer closed.
+  void Feed(const uint8_t* data, size_t n);
+  void FeedEof();
+  // Takes up to cap bytes of pending output; returns how many.
+  size_t TakeOutput(uint8_t* buf, size_t cap);
+  size_t PendingOutput() const;
+  // Queues a close_notify (after kDone) so the server sees a clean close.
+  void Shutdown();
+
+  // Copies the facts into r: negotiated parameters and chain on kDone; outcome,
+  // alert and error text on kFailed (the chain too, if it arrived).
+  // now_s: for nothing but consistency of the facts; validity is diagnosed later.
+  void Fill(ProbeResult* r) const;
+
+  State state() const { return state_; }
+
+  // For the verify and info callbacks (C linkage trampolines).
+  void OnVerifyError(int code, int depth);
+  void OnAlert(bool read, int level, int desc);
+
+ private:
+  void Classify(int ssl_error);
+
+  SslPtr ssl_;
+  BIO* rbio_ = nullptr;  // owned by ssl_
+  BIO* wbio_ = nullptr;  // owned by ssl_
+  State state_ = State::kNeedRead;
+  std::string first_bytes_;  // the first bytes received (at most 64)
+  bool eof_ = false;
+  int verify_code_ = 0;
+  int verify_depth_ = -1;
+  int alert_read_ = -1;
+  int alert_sent_ = -1;
+  Outcome fail_outcome_ = Outcome::kTlsError;
+  std::string error_text_;
+};
+
+}  // namespace originwatch::tls
