@@ -16,11 +16,11 @@ int main(int argc, char** argv) {
   CLI::App* probe_cmd = app.add_subcommand(
       "probe", "Diagnose one origin now, through the variant matrix (SNI, no SNI, client profiles)");
   probe_cmd->add_option("target", probe.target, "HOST[:PORT] (default port 443)")->required();
-  probe_cmd->add_option("--connect", probe.connect, "connect to this address instead of resolving HOST (repeatable)");
+  probe_cmd->add_option("--connect", probe.connect, "connect to this address instead of resolving HOST (repeatable)")->allow_extra_args(false);
   probe_cmd->add_option("--sni", probe.sni, "probe with this SNI only");
   probe_cmd->add_flag("--no-sni", probe.no_sni, "probe without SNI only");
-  probe_cmd->add_option("--name", probe.names, "another name the certificate must cover; also probed as SNI (repeatable)");
-  probe_cmd->add_option("--profile", probe.profiles, "client profile: modern, legacy-rsa (repeatable; default: all)");
+  probe_cmd->add_option("--name", probe.names, "another name the certificate must cover; also probed as SNI (repeatable)")->allow_extra_args(false);
+  probe_cmd->add_option("--profile", probe.profiles, "client profile: modern, legacy-rsa (repeatable; default: all)")->allow_extra_args(false);
   probe_cmd->add_option("--ca", probe.ca_file, "CA bundle (PEM) to verify chains against (default: the system bundle)");
   probe_cmd->add_option("--timeout", probe.timeout, "deadline of one probe, e.g. 10s, 500ms (default 10s)");
   probe_cmd->add_flag("--json", probe.json, "print one JSON document (docs/probe-json.md)");

@@ -1,0 +1,117 @@
+// The agent's configuration: one TOML file, parsed and validated into plain
+// values. Every problem is reported with the file, line and column of the
+// offending key or value, and all of them are reported at once (except a TOML
+// syntax error, which stops parsing and is reported alone).
+//
+// Nothing here does I/O except LoadConfigFile, which reads one file. The
+// result owns no handle; it can be copied and handed to any thread.
+// docs/config.md is the reference of every key; configs/originwatch.example.toml
+// shows each with its default.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "originwatch/probe.h"
+
+namespace originwatch {
+
+// One problem in a configuration file.
+struct ConfigError {
+  std::string file;  // the source path given to ParseConfig / LoadConfigFile
+  int line = 0;      // 1-based; 0 when the problem has no position (unreadable file, no origin)
+  int column = 0;    // 1-based; 0 when line is 0
+  std::string message;
+  // "file:line:column: message", or "file: message" when line is 0.
+  std::string ToString() const;
+};
+
+// One [[origin]] table, defaults applied.
+struct OriginConfig {
+  std::string name;  // unique, [A-Za-z0-9._-]+
+  std::string host;  // a DNS name or an IP literal
+  uint16_t port = 443;
+  std::vector<std::string> connect;  // IP literals to connect to; empty = resolve host
+  // SNI variants to probe, in file order; nullopt = no SNI ("none" in the file).
+  // Default: {host} when host is a name, {nullopt} when it is an IP (RFC 6066
+  // forbids IP literals in SNI).
+  std::vector<std::optional<std::string>> sni;
+  std::vector<std::string> expect_names;  // default {host} for a name, {} for an IP
+  std::vector<std::string> profiles;      // each names an AgentConfig profile; default {"modern"}
+  std::vector<std::string> tags;
+  int64_t interval_ms = 0;         // default: the agent's interval
+  int64_t timeout_ms = 0;          // whole probe; default: the agent's timeout
+  int64_t connect_timeout_ms = 0;  // min(agent connect_timeout, timeout_ms)
+  int line = 0;                    // line of the [[origin]] header, for messages
+};
+
+// One [[webhook]] table, defaults applied. Read and validated now; the alert
+// component delivers to it.
+struct WebhookConfig {
+  std::string name;             // unique, [A-Za-z0-9._-]+
+  std::string url;              // http:// or https:// URL with a host
+  std::string secret_env;       // environment variable holding the HMAC secret; "" = none
+  std::string secret_file;      // file holding the HMAC secret, made absolute against the
+                                // config file's directory; "" = none (at most one of the two)
+  std::string format = "json";  // "json" or "slack"
+  int64_t timeout_ms = 5000;    // one delivery attempt
+  int64_t max_age_ms = 24LL * 3600 * 1000;  // stop retrying an event older than this
+  std::vector<std::string> rules;           // only these rule names; empty = all
+  std::vector<std::string> severities;      // only these of info|warning|critical; empty = all
+  std::vector<std::string> tags;            // only origins with one of these tags; empty = all
+  int line = 0;                             // line of the [[webhook]] header
+};
+
+// The whole file, defaults applied.
+struct AgentConfig {
+  std::string source_path;  // as given to ParseConfig / LoadConfigFile
+  // Relative paths in the file (database, ca_file, webhook secret_file) are
+  // resolved against the directory of source_path. ":memory:" is kept as is.
+  std::string database = "originwatch.db";
+  int64_t interval_ms = 60000;
+  int64_t timeout_ms = 10000;
+  int64_t connect_timeout_ms = 5000;  // default min(5s, timeout); never above timeout
+  int64_t retention_ms = 14LL * 24 * 3600 * 1000;
+  int max_in_flight = 2000;  // 1..100000
+  int max_per_address = 8;   // 1..100000
+  int engine_threads = 1;    // 1..64
+  std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  std::string log_level = "info";  // debug|info|warn|error
+  // BuiltinProfiles() first, then the user's [profiles.NAME] in file order. A
+  // user table named like a built-in replaces it in place, keys it does not set
+  // keeping the built-in's values. Cipher strings are not checked here: the tls
+  // component rejects them at start.
+  std::vector<ClientProfile> profiles;
+  std::vector<OriginConfig> origins;    // file order; at least one
+  std::vector<WebhookConfig> webhooks;  // file order
+
+  // nullptr when there is none by that name. Linear scans: for setup, not per probe.
+  const ClientProfile* FindProfile(std::string_view name) const;
+  const OriginConfig* FindOrigin(std::string_view name) const;
+};
+
+struct LoadResult {
+  std::optional<AgentConfig> config;  // set only when errors is empty
+  std::vector<ConfigError> errors;    // all errors found, by line then column
+  bool ok() const { return errors.empty(); }
+};
+
+// Reads and parses one file. An unreadable file gives one error
+// `cannot read "<path>": <strerror>` with line 0.
+LoadResult LoadConfigFile(const std::string& path);
+// Parses text as if it had been read from source_path (used for messages and to
+// resolve relative paths).
+LoadResult ParseConfig(std::string_view text, const std::string& source_path);
+
+// "500ms", "90s", "5m", "1h", "14d" and combinations with units in decreasing
+// order ("1m30s", "1h30m"). Returns milliseconds, or nullopt for anything else
+// (no unit, unknown unit, sign, spaces, overflow). "0s" gives 0: callers that
+// need a positive duration check it.
+std::optional<int64_t> ParseDurationMs(std::string_view text);
+// The shortest form ParseDurationMs reads back: 90000 -> "1m30s", 0 -> "0s".
+std::string FormatDurationMs(int64_t ms);
+
+}  // namespace originwatch
