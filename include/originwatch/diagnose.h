@@ -18,7 +18,7 @@ namespace originwatch {
 enum class Severity : int { kInfo = 0, kWarning = 1, kCritical = 2 };
 std::string_view SeverityName(Severity s);  // "info", "warning", "critical"
 
-// Stable finding codes (documented in docs/probe-json.md). Never rename.
+// Stable finding codes (documented in docs/findings.md). Never rename.
 namespace finding {
 inline constexpr std::string_view kHealthy = "healthy";
 inline constexpr std::string_view kSniRequired = "sni_required";
