@@ -4,7 +4,10 @@
 
 #include <iostream>
 
+#include "cli/agent.h"
 #include "cli/commands.h"
+#include "cli/history_cmds.h"
+#include "originwatch/config.h"
 
 int main(int argc, char** argv) {
   using namespace originwatch::cli;
@@ -25,6 +28,31 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--timeout", probe.timeout, "deadline of one probe, e.g. 10s, 500ms (default 10s)");
   probe_cmd->add_flag("--json", probe.json, "print one JSON document (docs/probe-json.md)");
 
+  AgentArgs run;
+  std::string run_duration;
+  CLI::App* run_cmd = app.add_subcommand("run", "Run the agent: probe every origin on schedule, keep the history in SQLite");
+  run_cmd->add_option("-c,--config", run.config_path, "configuration file (TOML)")->required();
+  run_cmd->add_option("--duration", run_duration, "stop after this long, e.g. 30s (default: until SIGTERM/SIGINT)");
+
+  std::string check_path;
+  CLI::App* check_cmd = app.add_subcommand("check-config", "Validate a configuration file; list every error as file:line:column");
+  check_cmd->add_option("-c,--config,config", check_path, "configuration file (TOML)")->required();
+
+  HistoryArgs query;
+  CLI::App* query_cmd = app.add_subcommand("query", "Run SQL on the history database (read-only)");
+  query_cmd->add_option("sql", query.sql, "SQL, e.g. \"SELECT * FROM latest\"")->required();
+  query_cmd->add_option("--db", query.db, "database file (default: from --config, else originwatch.db)");
+  query_cmd->add_option("-c,--config", query.config_path, "take the database path from this configuration");
+  query_cmd->add_option("--format", query.format, "table, csv or json (default table)");
+
+  HistoryArgs report;
+  CLI::App* report_cmd = app.add_subcommand("report", "Common answers: expiring [DAYS] | failing | changes [ORIGIN] | origin NAME");
+  report_cmd->add_option("kind", report.kind, "expiring, failing, changes or origin")->required();
+  report_cmd->add_option("arg", report.arg, "DAYS for expiring, ORIGIN for changes/origin");
+  report_cmd->add_option("--db", report.db, "database file (default: from --config, else originwatch.db)");
+  report_cmd->add_option("-c,--config", report.config_path, "take the database path from this configuration");
+  report_cmd->add_option("--format", report.format, "table, csv or json (default table)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -38,5 +66,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (probe_cmd->parsed()) return RunProbe(probe);
+  if (run_cmd->parsed()) {
+    if (!run_duration.empty()) {
+      auto ms = originwatch::ParseDurationMs(run_duration);
+      if (!ms || *ms <= 0) {
+        std::cerr << "originwatch run: bad --duration \"" << run_duration << "\": use e.g. 30s, 5m\n";
+        return 2;
+      }
+      run.duration_ms = *ms;
+    }
+    return RunAgent(run);
+  }
+  if (check_cmd->parsed()) return RunCheckConfig(check_path);
+  if (query_cmd->parsed()) return RunQueryCmd(query);
+  if (report_cmd->parsed()) return RunReportCmd(report);
   return 2;
 }

@@ -1,0 +1,22 @@
+// Commands over the history database and the config file.
+#pragma once
+
+#include <string>
+
+namespace originwatch::cli {
+
+struct HistoryArgs {
+  std::string db;           // --db; "" = from --config, else originwatch.db
+  std::string config_path;  // -c/--config
+  std::string format = "table";
+  std::string sql;          // query
+  std::string kind;         // report: expiring | failing | changes | origin
+  std::string arg;          // report argument
+};
+
+int RunQueryCmd(const HistoryArgs& args);
+int RunReportCmd(const HistoryArgs& args);
+// Prints every error as file:line:column: message and exits 2, or a summary and 0.
+int RunCheckConfig(const std::string& path);
+
+}  // namespace originwatch::cli
