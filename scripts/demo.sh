@@ -17,7 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./build/originwatch-fleet --base-port 0 --ca-out "$work/fleet-ca.pem" --manifest "$work/fleet.json" \
+# The fleet listens on 127.0.0.1:9400 and up, the ports configs/demo.toml names.
+./build/originwatch-fleet --base-port 9400 --ca-out "$work/fleet-ca.pem" --manifest "$work/fleet.json" \
   --duration 600 > "$work/fleet.txt" &
 fleet_pid=$!
 for _ in $(seq 1 100); do [ -s "$work/fleet.json" ] && break; sleep 0.1; done
@@ -56,3 +57,24 @@ print()
 print("%d of %d scenarios diagnosed as expected" % (len(rows) - bad, len(rows)))
 sys.exit(1 if bad else 0)
 PY
+
+echo
+echo "== the agent: originwatch run on configs/demo.toml for 15 seconds (interval 5s)"
+cp configs/demo.toml "$work/demo.toml"
+./build/originwatch check-config "$work/demo.toml"
+./build/originwatch run --config "$work/demo.toml" --duration 15s 2> "$work/agent.log"
+echo "agent log: $(wc -l < "$work/agent.log") lines; the last ones:"
+tail -n 5 "$work/agent.log"
+echo
+echo "== history: probes stored per outcome"
+./build/originwatch query --db "$work/demo.db" \
+  "SELECT oc.name AS outcome, count(*) AS probes FROM probes p JOIN outcome_codes oc ON oc.code = p.outcome GROUP BY 1 ORDER BY 2 DESC"
+echo
+echo "== originwatch report failing (first rows)"
+./build/originwatch report failing --db "$work/demo.db" --format csv | cut -d, -f1-8 | head -n 12
+echo
+echo "== originwatch report expiring 30"
+./build/originwatch report expiring 30 --db "$work/demo.db"
+echo
+echo "== originwatch report origin sni-required"
+./build/originwatch report origin sni-required --db "$work/demo.db" | head -n 8
