@@ -176,7 +176,7 @@ TEST_F(StoreTest, MigratesAnExistingVersionZeroDatabaseWithNoTables) {
   auto store = OpenStore(Opts());
   ASSERT_TRUE(store);
   store->Close();
-  EXPECT_EQ(Scalar("PRAGMA user_version"), "1");
+  EXPECT_EQ(Scalar("PRAGMA user_version"), std::to_string(StoreSchemaVersion()));
   EXPECT_EQ(Scalar("SELECT count(*) FROM probes"), "0");
 }
 
@@ -658,7 +658,7 @@ TEST_F(HistoryTest, RunQueryRefusesEveryWrite) {
         << sql << ": " << r.status().message();
   }
   EXPECT_EQ(Scalar("SELECT count(*) FROM probes"), "7");
-  EXPECT_EQ(Scalar("PRAGMA user_version"), "1");
+  EXPECT_EQ(Scalar("PRAGMA user_version"), std::to_string(StoreSchemaVersion()));
 }
 
 TEST_F(StoreTest, RunQueryNeverCreatesAFileAndPointsAtSyntaxErrors) {

@@ -1,0 +1,1084 @@
+// Alert rules (see alert.h for the contract, docs/alerts.md for each rule).
+//
+// EvaluateProbe turns one result into one observation per state rule (good,
+// bad with a severity, or neutral), runs each through the same hysteresis
+// (Step) and writes the events of the transitions. Which rule a failure counts
+// for is exclusive, so one cause raises one alert:
+//   - a failure while a variant with another SNI (same profile) works counts
+//     for sni_changed, every other failure for handshake_failed;
+//   - network-level failures (dns, refused, connect timeout) never count for
+//     sni_changed; a local failure (Outcome::kInternal) counts for nothing.
+// Certificate rules look at every result that carries a leaf; downgrade only
+// at successful ones.
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+#include "alert/rules_text.h"
+#include "diagnose/diagnose_text.h"
+#include "originwatch/alert.h"
+
+namespace originwatch {
+
+using diagnose_internal::DescribeCert;
+using diagnose_internal::DescribeFailure;
+using diagnose_internal::FormatDate;
+using diagnose_internal::Join;
+using diagnose_internal::UncoveredNames;
+using diagnose_internal::VersionRank;
+
+namespace {
+
+using alert_internal::CipherClass;
+using alert_internal::ClassifyCipher;
+using alert_internal::DurationText;
+using alert_internal::ShortSha;
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int kCountCap = 1 << 30;         // counters saturate instead of overflowing
+constexpr int kX509HostnameMismatch = 62;  // X509_V_ERR_HOSTNAME_MISMATCH (OpenSSL 3.0)
+
+// The state rules, in the order their events are emitted.
+constexpr std::string_view kStateRules[] = {rule::kHandshakeFailed, rule::kSniChanged,
+                                            rule::kNameNotCovered, rule::kChainInvalid,
+                                            rule::kDowngrade};
+
+std::string RuleTitle(std::string_view r) {
+  if (r == rule::kHandshakeFailed) return "handshake failing";
+  if (r == rule::kSniChanged) return "SNI behaviour changed";
+  if (r == rule::kNameNotCovered) return "certificate does not cover an expected name";
+  if (r == rule::kChainInvalid) return "certificate chain does not verify";
+  if (r == rule::kDowngrade) return "protocol or cipher downgrade";
+  if (r == rule::kCertExpiry) return "certificate expiry";
+  return std::string(r);
+}
+
+std::string HostPort(const std::string& address, uint16_t port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+std::string VariantKey(const ProbeSpec& s) {
+  return HostPort(s.address, s.port) + "|" + (s.sni ? "sni=" + *s.sni : std::string("no-sni")) +
+         "|" + s.profile;
+}
+
+bool SameVariant(const ProbeSpec& a, const ProbeSpec& b) {
+  return a.address == b.address && a.port == b.port && a.sni == b.sni && a.profile == b.profile;
+}
+
+// "the handshake without SNI to 127.0.0.1:443" / "... with SNI a.example.com
+// (profile legacy-rsa) to ...".
+std::string Phrase(const ProbeSpec& s) {
+  std::string out = s.sni ? "the handshake with SNI " + *s.sni : "the handshake without SNI";
+  if (s.profile != "modern") out += " (profile " + s.profile + ")";
+  return out + " to " + HostPort(s.address, s.port);
+}
+
+// "SNI a.example.com on 127.0.0.1:443" / "connections without SNI on ...": what a
+// certificate is served for.
+std::string Target(const ProbeSpec& s) {
+  std::string out = s.sni ? "SNI " + *s.sni : std::string("connections without SNI");
+  if (s.profile != "modern") out += " (profile " + s.profile + ")";
+  return out + " on " + HostPort(s.address, s.port);
+}
+
+std::string Capitalized(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+
+std::string Uncapitalized(std::string s) {
+  if (s.size() > 1 && s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z')) {
+    s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  }
+  return s;
+}
+
+// "SNI a.example.com" / "the handshake without SNI": the working counterpart.
+std::string SniText(const ProbeSpec& s) {
+  return s.sni ? "SNI " + *s.sni : std::string("the handshake without SNI");
+}
+
+// "127.0.0.1:443" out of a variant key "127.0.0.1:443|sni=...|profile".
+std::string HostPortOfKey(const std::string& variant_key) {
+  return variant_key.substr(0, variant_key.find('|'));
+}
+
+std::string KeyText(const CertInfo& c) {
+  std::string out = std::string(KeyTypeName(c.key_type)) + " " + std::to_string(c.key_bits);
+  if (!c.key_curve.empty()) out += " " + c.key_curve;
+  return out;
+}
+
+std::string CertId(const CertInfo& c) {
+  return c.sha256_hex.empty() ? c.subject + "|" + c.serial_hex : c.sha256_hex;
+}
+
+bool IsNetworkLevel(Outcome o) {
+  return o == Outcome::kDnsError || o == Outcome::kRefused || o == Outcome::kConnectTimeout ||
+         o == Outcome::kNetworkError;
+}
+
+// --- hysteresis --------------------------------------------------------------
+
+enum class Obs { kNeutral, kGood, kBad };
+struct Observation {
+  Obs obs = Obs::kNeutral;
+  Severity severity = Severity::kCritical;  // when bad
+  std::string detail;                       // when bad: the evidence
+};
+
+struct Transition {
+  AlertKind kind;
+  Severity severity;  // new severity (firing, updated) or the one it had (resolved)
+  Severity previous;  // before an update
+  int64_t since_ms;
+  std::string detail;  // evidence of the last bad observation
+};
+
+std::optional<Transition> Step(RuleTrack& t, const Observation& o, const AlertThresholds& th,
+                               int64_t now_ms) {
+  const int fail_after = std::max(1, th.fail_after);
+  const int resolve_after = std::max(1, th.resolve_after);
+  switch (o.obs) {
+    case Obs::kNeutral:
+      return std::nullopt;
+    case Obs::kBad: {
+      t.good = 0;
+      t.bad = std::min(t.bad + 1, kCountCap);
+      t.detail = o.detail;
+      if (t.open) {
+        t.last_seen_ms = now_ms;
+        if (t.severity == o.severity) return std::nullopt;
+        const Severity previous = t.severity;
+        t.severity = o.severity;
+        return Transition{AlertKind::kUpdated, o.severity, previous, t.since_ms, t.detail};
+      }
+      if (t.bad < fail_after) return std::nullopt;
+      t.open = true;
+      t.severity = o.severity;
+      t.since_ms = now_ms;
+      t.last_seen_ms = now_ms;
+      return Transition{AlertKind::kFiring, o.severity, o.severity, now_ms, t.detail};
+    }
+    case Obs::kGood: {
+      t.bad = 0;
+      t.good = std::min(t.good + 1, kCountCap);
+      if (!t.open || t.good < resolve_after) return std::nullopt;
+      Transition tr{AlertKind::kResolved, t.severity, t.severity, t.since_ms, t.detail};
+      t.open = false;
+      t.severity = Severity::kInfo;
+      t.since_ms = 0;
+      return tr;
+    }
+  }
+  return std::nullopt;
+}
+
+// --- diagnosis ---------------------------------------------------------------
+
+// Whether `f` explains `r`: Finding::variants holds VariantLabel(), prefixed
+// with the endpoint when the origin has several.
+bool Explains(const Finding& f, const ProbeResult& r) {
+  const std::string label = r.VariantLabel();
+  for (const std::string& v : f.variants) {
+    if (v == label) return true;
+    if (v.size() > label.size() + 1 && v.ends_with(" " + label) &&
+        (v.starts_with(r.spec.address) || v.starts_with("[" + r.spec.address + "]"))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The diagnosis of the origin (result + siblings), computed once on demand.
+class Explainer {
+ public:
+  Explainer(const ProbeResult& r, const std::vector<ProbeResult>& siblings,
+            const AlertThresholds& t, int64_t now_ms)
+      : r_(r), siblings_(siblings), t_(t), now_ms_(now_ms) {}
+
+  // The finding explaining r with one of `codes` (any code when empty), else
+  // nullptr. Healthy never counts.
+  const Finding* For(std::initializer_list<std::string_view> codes) {
+    const Diagnosis& d = Get();
+    for (const Finding& f : d.findings) {
+      if (f.code == finding::kHealthy || !Explains(f, r_)) continue;
+      if (codes.size() == 0 ||
+          std::find(codes.begin(), codes.end(), std::string_view(f.code)) != codes.end()) {
+        return &f;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  const Diagnosis& Get() {
+    if (!d_) {
+      std::vector<ProbeResult> all{r_};
+      for (const ProbeResult& s : siblings_) {
+        if (!SameVariant(s.spec, r_.spec)) all.push_back(s);
+      }
+      DiagnoseOptions o;
+      o.now_s = now_ms_ / 1000;
+      o.expiry_warning_days = t_.expiry_warning_days;
+      d_ = Diagnose(all, o);
+    }
+    return *d_;
+  }
+
+  const ProbeResult& r_;
+  const std::vector<ProbeResult>& siblings_;
+  const AlertThresholds& t_;
+  int64_t now_ms_;
+  std::optional<Diagnosis> d_;
+};
+
+// A working variant of the same origin, same profile and port, with another
+// SNI than r. Same address first; other addresses only when r's address has no
+// variant with another SNI at all (as src/diagnose compares).
+const ProbeResult* SniCounterpart(const ProbeResult& r, const std::vector<ProbeResult>& siblings) {
+  bool local_variant = false;
+  const ProbeResult* local = nullptr;
+  const ProbeResult* remote = nullptr;
+  auto better = [&](const ProbeResult* cur, const ProbeResult& cand) {
+    // Prefer a counterpart that sends SNI (the evidence people understand).
+    return cur == nullptr || (!cur->spec.sni && cand.spec.sni);
+  };
+  for (const ProbeResult& s : siblings) {
+    if (s.spec.profile != r.spec.profile || s.spec.port != r.spec.port ||
+        s.spec.sni == r.spec.sni) {
+      continue;
+    }
+    if (s.spec.address == r.spec.address) {
+      local_variant = true;
+      if (s.ok() && better(local, s)) local = &s;
+    } else if (s.ok() && better(remote, s)) {
+      remote = &s;
+    }
+  }
+  return local_variant ? local : remote;
+}
+
+std::map<std::string, std::string> NegotiatedFacts(const std::string& version,
+                                                   const std::string& cipher) {
+  return {{"version", version}, {"cipher", cipher}};
+}
+
+std::map<std::string, std::string> ResultFacts(const ProbeResult& r) {
+  std::map<std::string, std::string> f;
+  f["outcome"] = std::string(OutcomeCode(r.outcome));
+  if (!r.ok()) f["failure"] = DescribeFailure(r);
+  if (r.alert >= 0) f["alert"] = std::to_string(r.alert);
+  if (!r.version.empty()) f["version"] = r.version;
+  if (!r.cipher.empty()) f["cipher"] = r.cipher;
+  if (const CertInfo* leaf = r.leaf()) {
+    f["sha256"] = leaf->sha256_hex;
+    f["issuer"] = leaf->issuer;
+    f["subject"] = leaf->subject;
+    f["key"] = KeyText(*leaf);
+    f["not_after"] = FormatDate(leaf->not_after);
+  }
+  if (r.verify_code >= 0) f["verify_code"] = std::to_string(r.verify_code);
+  if (!r.verify_error.empty()) f["verify_error"] = r.verify_error;
+  return f;
+}
+
+// --- observations ------------------------------------------------------------
+
+struct Observations {
+  Observation handshake, sni, name, chain, downgrade;
+  const ProbeResult* sni_ref = nullptr;
+  std::vector<std::string> uncovered;
+  std::string downgrade_reasons;
+};
+
+std::string DowngradeReasons(const std::string& base_version, const std::string& base_cipher,
+                             const ProbeResult& r, bool* worse, bool* severe) {
+  std::vector<std::string> reasons;
+  const int base_rank = VersionRank(base_version);
+  const int rank = VersionRank(r.version);
+  if (base_rank >= 0 && rank >= 0 && rank < base_rank) {
+    reasons.push_back("protocol " + base_version + " -> " + r.version);
+  }
+  const CipherClass before = ClassifyCipher(base_cipher);
+  const CipherClass after = ClassifyCipher(r.cipher);
+  if (before.known && after.known) {
+    if (before.aead && !after.aead) reasons.push_back("AEAD -> CBC cipher");
+    if (before.forward_secret && !after.forward_secret) {
+      reasons.push_back("forward secrecy lost (static RSA key exchange)");
+    }
+    if (!before.weak && after.weak) reasons.push_back("weak cipher (" + r.cipher + ")");
+  }
+  *worse = !reasons.empty();
+  *severe = *worse && ((rank >= 0 && rank <= VersionRank("TLSv1.1")) || after.weak);
+  return Join(reasons, "; ");
+}
+
+Observations Observe(const VariantAlertState& prev, const ProbeResult& r,
+                     const std::vector<ProbeResult>& siblings) {
+  Observations o;
+  if (r.outcome == Outcome::kInternal) return o;  // our failure, not the origin's
+  if (r.ok()) {
+    o.handshake.obs = Obs::kGood;
+    o.sni.obs = Obs::kGood;
+  } else {
+    if (!IsNetworkLevel(r.outcome)) o.sni_ref = SniCounterpart(r, siblings);
+    Observation& bad = o.sni_ref != nullptr ? o.sni : o.handshake;
+    bad.obs = Obs::kBad;
+    bad.detail = DescribeFailure(r);
+  }
+  if (r.leaf() != nullptr) {
+    o.uncovered = UncoveredNames(r);
+    o.name.obs = o.uncovered.empty() ? Obs::kGood : Obs::kBad;
+    o.name.detail = Join(o.uncovered, ", ");
+    if (r.verify_code >= 0) {
+      const bool verified = r.verify_code == 0 || r.chain_verified ||
+                            r.verify_code == kX509HostnameMismatch;  // checked after the chain
+      o.chain.obs = verified ? Obs::kGood : Obs::kBad;
+      o.chain.detail =
+          r.verify_error.empty() ? "verify code " + std::to_string(r.verify_code) : r.verify_error;
+    }
+  }
+  if (r.ok() && !r.version.empty()) {
+    if (prev.baseline_version.empty()) {
+      o.downgrade.obs = Obs::kGood;
+    } else {
+      bool worse = false, severe = false;
+      o.downgrade_reasons =
+          DowngradeReasons(prev.baseline_version, prev.baseline_cipher, r, &worse, &severe);
+      o.downgrade.obs = worse ? Obs::kBad : Obs::kGood;
+      o.downgrade.severity = severe ? Severity::kCritical : Severity::kWarning;
+      o.downgrade.detail = prev.baseline_version + " with " + prev.baseline_cipher + " -> " +
+                           r.version + " with " + r.cipher;
+    }
+  }
+  return o;
+}
+
+// --- events ------------------------------------------------------------------
+
+class EventWriter {
+ public:
+  EventWriter(const VariantAlertState& prev, const ProbeResult& r,
+              const std::vector<ProbeResult>& siblings, const AlertThresholds& t, int64_t now_ms)
+      : prev_(prev), r_(r), t_(t), now_ms_(now_ms), explain_(r, siblings, t, now_ms) {}
+
+  AlertEvent Base(std::string_view rule_name, const Transition& tr) const {
+    AlertEvent e;
+    e.rule = std::string(rule_name);
+    e.kind = tr.kind;
+    e.severity = tr.severity;
+    e.key = r_.spec.origin + "|" + e.rule + "|" + VariantKey(r_.spec);
+    e.origin = r_.spec.origin;
+    e.variant = r_.VariantLabel();
+    e.address = r_.spec.address;
+    e.at_ms = now_ms_;
+    e.since_ms = tr.since_ms;
+    e.facts_after = ResultFacts(r_);
+    return e;
+  }
+
+  // Fills finding_code/summary/fix from the diagnosis, else from the rule.
+  void Explain(AlertEvent& e, std::initializer_list<std::string_view> codes,
+               const std::string& own_summary, const std::string& own_fix) {
+    if (const Finding* f = explain_.For(codes)) {
+      e.finding_code = f->code;
+      e.summary = f->summary;
+      e.fix = f->fix.empty() ? own_fix : f->fix;
+    } else {
+      e.summary = own_summary;
+      e.fix = own_fix;
+    }
+  }
+
+  static void Compose(AlertEvent& e, const std::string& headline) {
+    e.message = headline;
+    if (!e.summary.empty() && e.summary != headline) e.message += " " + e.summary;
+    if (e.kind != AlertKind::kResolved && !e.fix.empty()) e.message += " Fix: " + e.fix;
+  }
+
+  AlertEvent Resolved(std::string_view rule_name, const Transition& tr, const std::string& how) {
+    AlertEvent e = Base(rule_name, tr);
+    e.fix = "No action needed.";
+    e.facts_before["detail"] = tr.detail;
+    Compose(e, r_.spec.origin + ": resolved: " + RuleTitle(rule_name) + " for " + Target(r_.spec) +
+                   ": " + how + "; open since " + FormatDate(tr.since_ms / 1000) + " (" +
+                   tr.detail + ").");
+    e.summary = Capitalized(how) + ".";
+    return e;
+  }
+
+  std::string GoodRun() const {
+    const int m = std::max(1, t_.resolve_after);
+    return m == 1 ? "1 good probe" : std::to_string(m) + " good probes in a row";
+  }
+
+  std::string Escalation(const Transition& tr) const {
+    return std::string(tr.severity > tr.previous ? "escalated" : "de-escalated") + " from " +
+           std::string(SeverityName(tr.previous)) + " to " + std::string(SeverityName(tr.severity));
+  }
+
+  AlertEvent Handshake(const Transition& tr) {
+    if (tr.kind == AlertKind::kResolved) {
+      return Resolved(rule::kHandshakeFailed, tr, "the handshake works again (" + GoodRun() + ")");
+    }
+    AlertEvent e = Base(rule::kHandshakeFailed, tr);
+    Explain(e, {}, "The TLS handshake fails: " + tr.detail + ".",
+            "Reproduce with: openssl s_client -connect " + HostPort(r_.spec.address, r_.spec.port) +
+                (r_.spec.sni ? " -servername " + *r_.spec.sni : std::string()) +
+                " and read the origin's TLS error log.");
+    const int n = prev_.consecutive_failures + 1;
+    std::string head = r_.spec.origin + ": " + Phrase(r_.spec) + " fails (" + tr.detail + "), " +
+                       (n == 1 ? std::string("1 time") : std::to_string(n) + " times in a row");
+    if (prev_.last_ok_ms > 0) head += "; last success " + FormatDate(prev_.last_ok_ms / 1000);
+    Compose(e, head + ".");
+    return e;
+  }
+
+  AlertEvent Sni(const Transition& tr, const ProbeResult* ref) {
+    if (tr.kind == AlertKind::kResolved) {
+      return Resolved(rule::kSniChanged, tr, "the handshake works again (" + GoodRun() + ")");
+    }
+    AlertEvent e = Base(rule::kSniChanged, tr);
+    std::string head = r_.spec.origin + ": " + Phrase(r_.spec) +
+                       (prev_.last_ok_ms > 0 ? " now fails (" : " fails (") + tr.detail + ")";
+    std::string own_summary, own_fix;
+    if (ref != nullptr) {
+      head += " while " + SniText(ref->spec) + " still works";
+      e.facts_before["working_variant"] = ref->VariantLabel();
+      if (ref->ok()) e.facts_before["working_version"] = ref->version;
+    }
+    if (!r_.spec.sni) {
+      head += ": proxies and fetchers that connect by IP without SNI will get 502";
+      own_summary = "Works with SNI, fails without SNI (" + tr.detail + ").";
+      own_fix =
+          "Make every client send SNI (nginx: proxy_ssl_server_name on; HAProxy: \"sni "
+          "req.hdr(host)\" on the server line), or give the origin a default certificate for "
+          "connections without SNI.";
+    } else {
+      head += ": clients that ask for " + *r_.spec.sni + " get no connection";
+      own_summary = "The origin refuses SNI " + *r_.spec.sni + " (" + tr.detail +
+                    ") while it accepts another name.";
+      own_fix = "Check that the origin still has a certificate and a virtual host for " +
+                *r_.spec.sni + " (nginx: server_name; CDN: the hostname's certificate binding).";
+    }
+    Explain(e, {finding::kSniRequired}, own_summary, own_fix);
+    if (e.finding_code.empty()) Explain(e, {}, own_summary, own_fix);
+    Compose(e, head + ".");
+    return e;
+  }
+
+  AlertEvent Name(const Transition& tr, const std::vector<std::string>& uncovered) {
+    if (tr.kind == AlertKind::kResolved) {
+      return Resolved(rule::kNameNotCovered, tr,
+                      "the certificate covers every expected name again (" + GoodRun() + ")");
+    }
+    AlertEvent e = Base(rule::kNameNotCovered, tr);
+    const CertInfo& leaf = *r_.leaf();
+    Explain(e, {finding::kNameMismatch, finding::kWrongCertWithoutSni},
+            "The certificate (" + DescribeCert(leaf) + ") does not cover " + Join(uncovered, ", ") +
+                ".",
+            "Deploy a certificate whose subjectAltName lists " + Join(uncovered, ", ") +
+                ", or correct expect_names if the name is no longer served.");
+    Compose(e, r_.spec.origin + ": the certificate served for " + Target(r_.spec) + " (" +
+                   DescribeCert(leaf) + ") no longer covers " + Join(uncovered, ", ") +
+                   ": clients asking for " + (uncovered.size() == 1 ? "this name" : "these names") +
+                   " get a certificate error.");
+    return e;
+  }
+
+  AlertEvent Chain(const Transition& tr) {
+    if (tr.kind == AlertKind::kResolved) {
+      return Resolved(rule::kChainInvalid, tr, "the chain verifies again (" + GoodRun() + ")");
+    }
+    AlertEvent e = Base(rule::kChainInvalid, tr);
+    Explain(e,
+            {finding::kChainIncomplete, finding::kChainUntrusted, finding::kCertExpired,
+             finding::kCertNotYetValid, finding::kSelfSigned},
+            "The certificate chain does not verify: " + tr.detail + ".",
+            "Serve the full chain (leaf, then intermediates) issued by a publicly trusted CA, "
+            "with every certificate inside its validity period.");
+    Compose(e, r_.spec.origin + ": the certificate chain served for " + Target(r_.spec) +
+                   " no longer verifies (" + tr.detail + "): clients reject the connection.");
+    return e;
+  }
+
+  AlertEvent Downgrade(const Transition& tr, const std::string& reasons) {
+    if (tr.kind == AlertKind::kResolved) {
+      return Resolved(
+          rule::kDowngrade, tr,
+          "it negotiates " + r_.version + " with " + r_.cipher + " again (" + GoodRun() + ")");
+    }
+    AlertEvent e = Base(rule::kDowngrade, tr);
+    e.facts_before = NegotiatedFacts(prev_.baseline_version, prev_.baseline_cipher);
+    e.summary = "It now negotiates " + r_.version + " with " + r_.cipher +
+                "; the last good result negotiated " + prev_.baseline_version + " with " +
+                prev_.baseline_cipher + ".";
+    e.fix =
+        "If nobody changed the origin's TLS settings on purpose, restore them (nginx: "
+        "ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers with ECDHE and AES-GCM or CHACHA20 suites "
+        "first) and check whether another load balancer or a middlebox now terminates TLS on "
+        "this address.";
+    if (t_.downgrade_accept_after_days > 0) {
+      e.fix += " If it was deliberate, the new level becomes the baseline after " +
+               std::to_string(t_.downgrade_accept_after_days) + " days and the alert resolves.";
+    }
+    std::string head =
+        r_.spec.origin + ": " + Phrase(r_.spec) + " was downgraded (" + reasons + ")";
+    if (tr.kind == AlertKind::kUpdated) head += ", " + Escalation(tr);
+    Compose(e, head + ".");
+    return e;
+  }
+
+  AlertEvent Accepted(const Transition& tr) {
+    AlertEvent e = Base(rule::kDowngrade, tr);
+    e.kind = AlertKind::kResolved;
+    e.facts_before = NegotiatedFacts(prev_.baseline_version, prev_.baseline_cipher);
+    e.summary = r_.version + " with " + r_.cipher + " is now the baseline of this variant.";
+    e.fix = "No action needed if the change was deliberate.";
+    Compose(e, r_.spec.origin + ": resolved: " + RuleTitle(rule::kDowngrade) + " for " +
+                   Target(r_.spec) + ": the downgrade to " + r_.version + " with " + r_.cipher +
+                   " has lasted since " + FormatDate(tr.since_ms / 1000) +
+                   " and is accepted as the new baseline.");
+    return e;
+  }
+
+  AlertEvent CertChanged(const LeafFacts& before, const CertInfo& leaf) {
+    std::vector<std::string> what;
+    what.push_back("new fingerprint " + ShortSha(before.sha256) + " -> " + ShortSha(CertId(leaf)));
+    bool significant = false;
+    if (before.issuer != leaf.issuer) {
+      what.push_back("new issuer \"" + leaf.issuer + "\" (was \"" + before.issuer + "\")");
+      significant = true;
+    }
+    if (before.key != KeyText(leaf)) {
+      what.push_back("new key " + KeyText(leaf) + " (was " + before.key + ")");
+      significant = true;
+    }
+    if (before.subject != leaf.subject) {
+      what.push_back("new subject \"" + leaf.subject + "\" (was \"" + before.subject + "\")");
+    }
+    AlertEvent e;
+    e.rule = std::string(rule::kCertChanged);
+    e.kind = AlertKind::kEvent;
+    e.severity = significant ? Severity::kWarning : Severity::kInfo;
+    e.key = r_.spec.origin + "|" + e.rule + "|" + before.sha256 + ">" + CertId(leaf);
+    e.origin = r_.spec.origin;
+    e.variant = r_.VariantLabel();
+    e.address = r_.spec.address;
+    e.at_ms = now_ms_;
+    e.since_ms = now_ms_;
+    e.facts_before = {{"sha256", before.sha256},
+                      {"subject", before.subject},
+                      {"issuer", before.issuer},
+                      {"key", before.key},
+                      {"not_after", FormatDate(before.not_after)}};
+    e.facts_after = {{"sha256", CertId(leaf)},
+                     {"subject", leaf.subject},
+                     {"issuer", leaf.issuer},
+                     {"key", KeyText(leaf)},
+                     {"not_after", FormatDate(leaf.not_after)}};
+    Explain(e,
+            {finding::kNameMismatch, finding::kWrongCertWithoutSni, finding::kChainIncomplete,
+             finding::kChainUntrusted, finding::kCertExpired, finding::kCertNotYetValid,
+             finding::kSelfSigned, finding::kCertExpiringSoon},
+            "The new certificate (" + DescribeCert(leaf) + ") is valid until " +
+                FormatDate(leaf.not_after) + ".",
+            significant ? "If the change was not planned, find out who deployed it; update "
+                          "certificate or key pins and clients that trust only the old issuer."
+                        : "No action needed if this is a planned renewal.");
+    Compose(e, r_.spec.origin + ": the certificate served for " + Target(r_.spec) +
+                   " changed: " + Join(what, "; ") + ".");
+    return e;
+  }
+
+ private:
+  const VariantAlertState& prev_;
+  const ProbeResult& r_;
+  const AlertThresholds& t_;
+  int64_t now_ms_;
+  Explainer explain_;
+};
+
+LeafFacts FactsOf(const CertInfo& leaf) {
+  return {CertId(leaf), leaf.subject, leaf.issuer, KeyText(leaf), leaf.not_after};
+}
+
+}  // namespace
+
+// --- thresholds --------------------------------------------------------------
+
+AlertThresholds ApplyOverrides(const AlertThresholds& global,
+                               const AlertThresholdOverrides& origin) {
+  AlertThresholds t = global;
+  if (origin.fail_after) t.fail_after = *origin.fail_after;
+  if (origin.resolve_after) t.resolve_after = *origin.resolve_after;
+  if (origin.expiry_warning_days) t.expiry_warning_days = *origin.expiry_warning_days;
+  if (origin.expiry_critical_days) t.expiry_critical_days = *origin.expiry_critical_days;
+  if (origin.lifetime_warning_fraction) {
+    t.lifetime_warning_fraction = *origin.lifetime_warning_fraction;
+  }
+  if (origin.lifetime_critical_fraction) {
+    t.lifetime_critical_fraction = *origin.lifetime_critical_fraction;
+  }
+  if (origin.downgrade_accept_after_days) {
+    t.downgrade_accept_after_days = *origin.downgrade_accept_after_days;
+  }
+  return t;
+}
+
+Status ValidateThresholds(const AlertThresholds& t) {
+  if (t.fail_after < 1) return Status::InvalidArgument("fail_after must be at least 1");
+  if (t.resolve_after < 1) return Status::InvalidArgument("resolve_after must be at least 1");
+  if (t.expiry_critical_days < 0) {
+    return Status::InvalidArgument("expiry_critical_days must not be negative");
+  }
+  if (t.expiry_warning_days < t.expiry_critical_days) {
+    return Status::InvalidArgument("expiry_warning_days must be at least expiry_critical_days (" +
+                                   std::to_string(t.expiry_critical_days) + ")");
+  }
+  if (!(t.lifetime_critical_fraction > 0 && t.lifetime_critical_fraction < 1)) {
+    return Status::InvalidArgument("lifetime_critical_fraction must be between 0 and 1");
+  }
+  if (!(t.lifetime_warning_fraction >= t.lifetime_critical_fraction &&
+        t.lifetime_warning_fraction < 1)) {
+    return Status::InvalidArgument(
+        "lifetime_warning_fraction must be at least lifetime_critical_fraction and below 1");
+  }
+  if (t.downgrade_accept_after_days < 0) {
+    return Status::InvalidArgument("downgrade_accept_after_days must not be negative");
+  }
+  return Status::Ok();
+}
+
+std::string_view AlertKindName(AlertKind k) {
+  switch (k) {
+    case AlertKind::kFiring:
+      return "firing";
+    case AlertKind::kUpdated:
+      return "updated";
+    case AlertKind::kResolved:
+      return "resolved";
+    case AlertKind::kEvent:
+      return "event";
+  }
+  return "event";
+}
+
+std::vector<std::string> VariantAlertState::OpenRules() const {
+  std::vector<std::string> out;
+  for (std::string_view r : kStateRules) {
+    auto it = rules.find(std::string(r));
+    if (it != rules.end() && it->second.open) out.emplace_back(r);
+  }
+  return out;
+}
+
+// --- per-variant evaluation --------------------------------------------------
+
+Evaluation EvaluateProbe(const VariantAlertState& prev, const ProbeResult& result,
+                         const std::vector<ProbeResult>& siblings, const AlertThresholds& t,
+                         int64_t now_ms) {
+  Evaluation ev{prev, {}};
+  if (result.started_at_ms != 0 && result.started_at_ms < prev.last_at_ms) return ev;  // late
+  VariantAlertState& s = ev.state;
+  s.origin = result.spec.origin;
+  s.variant = result.VariantLabel();
+  s.address = result.spec.address;
+  s.variant_key = VariantKey(result.spec);
+  s.last_at_ms = std::max(prev.last_at_ms, result.started_at_ms);
+  s.last_outcome = result.outcome;
+  if (result.ok()) {
+    s.consecutive_successes = std::min(s.consecutive_successes + 1, kCountCap);
+    s.consecutive_failures = 0;
+    s.last_ok_ms = now_ms;
+  } else if (result.outcome != Outcome::kInternal) {
+    s.consecutive_failures = std::min(s.consecutive_failures + 1, kCountCap);
+    s.consecutive_successes = 0;
+  }
+
+  EventWriter w(prev, result, siblings, t, now_ms);
+  const Observations o = Observe(prev, result, siblings);
+
+  if (auto tr = Step(s.rules[std::string(rule::kHandshakeFailed)], o.handshake, t, now_ms)) {
+    ev.events.push_back(w.Handshake(*tr));
+  }
+  if (auto tr = Step(s.rules[std::string(rule::kSniChanged)], o.sni, t, now_ms)) {
+    ev.events.push_back(w.Sni(*tr, o.sni_ref));
+  }
+  if (auto tr = Step(s.rules[std::string(rule::kNameNotCovered)], o.name, t, now_ms)) {
+    ev.events.push_back(w.Name(*tr, o.uncovered));
+  }
+  if (auto tr = Step(s.rules[std::string(rule::kChainInvalid)], o.chain, t, now_ms)) {
+    ev.events.push_back(w.Chain(*tr));
+  }
+
+  // downgrade: a long-lasting downgrade becomes the new baseline.
+  RuleTrack& dg = s.rules[std::string(rule::kDowngrade)];
+  const int64_t accept_ms = int64_t{t.downgrade_accept_after_days} * kDayMs;
+  if (o.downgrade.obs == Obs::kBad && dg.open && accept_ms > 0 &&
+      now_ms - dg.since_ms >= accept_ms) {
+    ev.events.push_back(w.Accepted(
+        Transition{AlertKind::kResolved, dg.severity, dg.severity, dg.since_ms, dg.detail}));
+    dg = RuleTrack{};
+    s.baseline_version = result.version;
+    s.baseline_cipher = result.cipher;
+  } else {
+    if (auto tr = Step(dg, o.downgrade, t, now_ms)) {
+      ev.events.push_back(w.Downgrade(*tr, o.downgrade_reasons));
+    }
+    if (o.downgrade.obs == Obs::kGood) {
+      s.baseline_version = result.version;
+      s.baseline_cipher = result.cipher;
+    }
+  }
+
+  // cert_changed: an event against the last leaf this variant served.
+  if (const CertInfo* leaf = result.leaf()) {
+    if (!prev.last_leaf.sha256.empty() && prev.last_leaf.sha256 != CertId(*leaf)) {
+      ev.events.push_back(w.CertChanged(prev.last_leaf, *leaf));
+    }
+    s.last_leaf = FactsOf(*leaf);
+  }
+  return ev;
+}
+
+std::vector<AlertEvent> RetireVariant(const VariantAlertState& prev, std::string_view reason,
+                                      int64_t now_ms) {
+  std::vector<AlertEvent> out;
+  for (std::string_view r : kStateRules) {
+    auto it = prev.rules.find(std::string(r));
+    if (it == prev.rules.end() || !it->second.open) continue;
+    const RuleTrack& t = it->second;
+    AlertEvent e;
+    e.rule = std::string(r);
+    e.kind = AlertKind::kResolved;
+    e.severity = t.severity;
+    e.key = prev.origin + "|" + e.rule + "|" + prev.variant_key;
+    e.origin = prev.origin;
+    e.variant = prev.variant;
+    e.address = prev.address;
+    e.at_ms = now_ms;
+    e.since_ms = t.since_ms;
+    e.facts_before["detail"] = t.detail;
+    e.summary = "The variant is no longer probed: " + std::string(reason) + ".";
+    e.fix = "No action needed.";
+    e.message = prev.origin + ": resolved: " + RuleTitle(r) + " for " + prev.variant + " on " +
+                HostPortOfKey(prev.variant_key) + ": " + std::string(reason) + "; open since " +
+                FormatDate(t.since_ms / 1000) + " (" + t.detail + ").";
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// --- certificate expiry ------------------------------------------------------
+
+ExpiryEvaluation EvaluateExpiry(const CertExpiryState& prev, const CertInfo& leaf,
+                                const std::vector<std::string>& origins_serving_it,
+                                const AlertThresholds& t, int64_t now_ms) {
+  ExpiryEvaluation ev{prev, std::nullopt};
+  CertExpiryState& s = ev.state;
+  s.sha256 = CertId(leaf);
+  const int64_t now_s = now_ms / 1000;
+  const int64_t left_s = leaf.not_after - now_s;
+  const int64_t lifetime_s = std::max<int64_t>(0, leaf.not_after - leaf.not_before);
+  auto threshold_s = [&](int days, double fraction) {
+    const int64_t by_days = int64_t{days} * 86400;
+    const auto by_life =
+        static_cast<int64_t>(std::floor(fraction * static_cast<double>(lifetime_s)));
+    return lifetime_s > 0 ? std::min(by_days, by_life) : by_days;
+  };
+  const int64_t warn_s = threshold_s(t.expiry_warning_days, t.lifetime_warning_fraction);
+  const int64_t crit_s = threshold_s(t.expiry_critical_days, t.lifetime_critical_fraction);
+
+  std::optional<Severity> now_sev;
+  if (!origins_serving_it.empty()) {
+    if (left_s <= 0 || left_s < crit_s) {
+      now_sev = Severity::kCritical;
+    } else if (left_s < warn_s) {
+      now_sev = Severity::kWarning;
+    }
+  }
+
+  std::vector<std::string> origins = origins_serving_it;
+  std::sort(origins.begin(), origins.end());
+  origins.erase(std::unique(origins.begin(), origins.end()), origins.end());
+  const std::string served_by = Join(origins, ", ");
+
+  AlertEvent e;
+  e.rule = std::string(rule::kCertExpiry);
+  e.key = std::string(rule::kCertExpiry) + "|" + s.sha256;
+  e.origin = Join(origins, ",");
+  e.at_ms = now_ms;
+  e.facts_after = {{"sha256", s.sha256},
+                   {"subject", leaf.subject},
+                   {"issuer", leaf.issuer},
+                   {"not_before", FormatDate(leaf.not_before)},
+                   {"not_after", FormatDate(leaf.not_after)},
+                   {"seconds_left", std::to_string(left_s)},
+                   {"lifetime_days", std::to_string(lifetime_s / 86400)},
+                   {"warning_threshold", DurationText(warn_s)},
+                   {"critical_threshold", DurationText(crit_s)}};
+  const std::string cert_cap =
+      "The certificate (" + DescribeCert(leaf) + "; sha256 " + ShortSha(s.sha256) + ")";
+
+  if (!now_sev) {
+    if (!prev.open) return ev;
+    e.kind = AlertKind::kResolved;
+    e.severity = prev.severity;
+    e.since_ms = prev.since_ms;
+    e.finding_code = "";
+    if (origins.empty()) {
+      e.summary = cert_cap + " is no longer served by any origin.";
+    } else {
+      e.summary = cert_cap + " has " + DurationText(left_s) +
+                  " left, above the warning threshold (" + DurationText(warn_s) + ").";
+    }
+    e.fix = "No action needed.";
+    e.message = (origins.empty() ? std::string("resolved: ") : served_by + ": resolved: ") +
+                "certificate expiry: " + e.summary;
+    s.open = false;
+    s.severity = Severity::kInfo;
+    s.since_ms = 0;
+    ev.event = std::move(e);
+    return ev;
+  }
+
+  const Severity sev = *now_sev;
+  if (prev.open && prev.severity == sev) {
+    s.last_seen_ms = now_ms;
+    return ev;
+  }
+  e.kind = prev.open ? AlertKind::kUpdated : AlertKind::kFiring;
+  e.severity = sev;
+  e.since_ms = prev.open ? prev.since_ms : now_ms;
+  s.open = true;
+  s.severity = sev;
+  s.since_ms = e.since_ms;
+  s.last_seen_ms = now_ms;
+  if (prev.open) e.facts_before["severity"] = std::string(SeverityName(prev.severity));
+
+  const bool short_lived =
+      lifetime_s > 0 && lifetime_s < int64_t{t.expiry_warning_days} * 86400 * 3;
+  if (left_s <= 0) {
+    e.finding_code = std::string(finding::kCertExpired);
+    e.summary = cert_cap + " expired " + DurationText(-left_s) + " ago (" +
+                FormatDate(leaf.not_after) + "): clients reject the connection.";
+  } else {
+    e.finding_code = std::string(finding::kCertExpiringSoon);
+    e.summary = cert_cap + " expires in " + DurationText(left_s) + " (" +
+                FormatDate(leaf.not_after) + "), below the " + std::string(SeverityName(sev)) +
+                " threshold of " + DurationText(sev == Severity::kCritical ? crit_s : warn_s) +
+                (short_lived ? " (lifetime " + DurationText(lifetime_s) + ")" : "") + ".";
+  }
+  e.fix = "Renew the certificate and deploy it on every endpoint that serves it (" + served_by +
+          "). If renewal is automated (ACME), read the client's log: it should have renewed when a "
+          "third of the lifetime was left.";
+  std::string head = served_by + ": ";
+  if (e.kind == AlertKind::kUpdated) {
+    head += std::string(sev > prev.severity ? "escalated" : "de-escalated") + " from " +
+            std::string(SeverityName(prev.severity)) + " to " + std::string(SeverityName(sev)) +
+            ": ";
+  }
+  e.message = head + Uncapitalized(e.summary) + " Fix: " + e.fix;
+  ev.event = std::move(e);
+  return ev;
+}
+
+// --- addresses ---------------------------------------------------------------
+
+std::optional<AlertEvent> EvaluateAddresses(const std::string& origin,
+                                            const std::vector<std::string>& before,
+                                            const std::vector<std::string>& after, int64_t now_ms) {
+  const std::set<std::string> b(before.begin(), before.end());
+  const std::set<std::string> a(after.begin(), after.end());
+  if (b.empty() || a.empty() || a == b) return std::nullopt;
+  std::vector<std::string> added, removed, now_list(a.begin(), a.end()),
+      was_list(b.begin(), b.end());
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(added));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(removed));
+  const bool moved = removed.size() == b.size();  // nothing of the old set remains
+  AlertEvent e;
+  e.rule = std::string(rule::kAddressesChanged);
+  e.kind = AlertKind::kEvent;
+  e.severity = moved ? Severity::kWarning : Severity::kInfo;
+  e.key = origin + "|" + e.rule + "|" + Join(now_list, ",");
+  e.origin = origin;
+  e.at_ms = now_ms;
+  e.since_ms = now_ms;
+  e.facts_before = {{"addresses", Join(was_list, ",")}};
+  e.facts_after = {{"addresses", Join(now_list, ",")}};
+  if (!added.empty()) e.facts_after["added"] = Join(added, ",");
+  if (!removed.empty()) e.facts_after["removed"] = Join(removed, ",");
+  std::vector<std::string> parts;
+  if (!added.empty()) parts.push_back("added " + Join(added, ", "));
+  if (!removed.empty()) parts.push_back("removed " + Join(removed, ", "));
+  e.summary = "The origin's name now resolves to " + Join(now_list, ", ") + " (" +
+              Join(parts, "; ") + ")" + (moved ? ": none of the previous addresses remains." : ".");
+  e.fix =
+      "No action needed if the move was planned. Otherwise check the DNS records: a wrong or "
+      "hijacked record sends clients elsewhere. New addresses are probed from now on; alerts of "
+      "removed addresses resolve.";
+  e.message = origin + ": the address set changed: " + Join(parts, "; ") + ". " + e.summary +
+              " Fix: " + e.fix;
+  return e;
+}
+
+// --- JSON --------------------------------------------------------------------
+
+namespace {
+
+using nlohmann::json;
+
+json TrackJson(const RuleTrack& t) {
+  return {{"bad", t.bad},           {"good", t.good},
+          {"open", t.open},         {"severity", std::string(SeverityName(t.severity))},
+          {"since_ms", t.since_ms}, {"last_seen_ms", t.last_seen_ms},
+          {"detail", t.detail}};
+}
+
+Severity SeverityFrom(const std::string& s) {
+  if (s == "critical") return Severity::kCritical;
+  if (s == "warning") return Severity::kWarning;
+  return Severity::kInfo;
+}
+
+template <typename T>
+void Read(const json& j, const char* name, T& out) {
+  auto it = j.find(name);
+  if (it != j.end() && !it->is_null()) out = it->get<T>();
+}
+
+RuleTrack TrackFrom(const json& j) {
+  RuleTrack t;
+  Read(j, "bad", t.bad);
+  Read(j, "good", t.good);
+  Read(j, "open", t.open);
+  std::string sev;
+  Read(j, "severity", sev);
+  t.severity = SeverityFrom(sev);
+  Read(j, "since_ms", t.since_ms);
+  Read(j, "last_seen_ms", t.last_seen_ms);
+  Read(j, "detail", t.detail);
+  return t;
+}
+
+// Parses an object; nlohmann's type errors stay inside this function.
+template <typename T, typename F>
+Result<T> ParseObject(std::string_view text, const char* what, F fill) {
+  const json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::InvalidArgument(std::string(what) + ": not a JSON object");
+  }
+  try {
+    T out;
+    fill(j, out);
+    return out;
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(std::string(what) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::string AlertStateToJson(const VariantAlertState& s) {
+  json rules = json::object();
+  for (const auto& [name, t] : s.rules) {
+    if (t.bad != 0 || t.good != 0 || t.open) rules[name] = TrackJson(t);
+  }
+  const json j = {{"origin", s.origin},
+                  {"variant", s.variant},
+                  {"address", s.address},
+                  {"variant_key", s.variant_key},
+                  {"last_at_ms", s.last_at_ms},
+                  {"last_outcome", std::string(OutcomeCode(s.last_outcome))},
+                  {"consecutive_failures", s.consecutive_failures},
+                  {"consecutive_successes", s.consecutive_successes},
+                  {"last_ok_ms", s.last_ok_ms},
+                  {"last_leaf",
+                   {{"sha256", s.last_leaf.sha256},
+                    {"subject", s.last_leaf.subject},
+                    {"issuer", s.last_leaf.issuer},
+                    {"key", s.last_leaf.key},
+                    {"not_after", s.last_leaf.not_after}}},
+                  {"baseline_version", s.baseline_version},
+                  {"baseline_cipher", s.baseline_cipher},
+                  {"rules", rules}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<VariantAlertState> AlertStateFromJson(std::string_view text) {
+  return ParseObject<VariantAlertState>(
+      text, "alert state", [](const json& j, VariantAlertState& s) {
+        Read(j, "origin", s.origin);
+        Read(j, "variant", s.variant);
+        Read(j, "address", s.address);
+        Read(j, "variant_key", s.variant_key);
+        Read(j, "last_at_ms", s.last_at_ms);
+        std::string outcome;
+        Read(j, "last_outcome", outcome);
+        s.last_outcome = OutcomeFromCode(outcome).value_or(Outcome::kInternal);
+        Read(j, "consecutive_failures", s.consecutive_failures);
+        Read(j, "consecutive_successes", s.consecutive_successes);
+        Read(j, "last_ok_ms", s.last_ok_ms);
+        if (auto it = j.find("last_leaf"); it != j.end() && it->is_object()) {
+          Read(*it, "sha256", s.last_leaf.sha256);
+          Read(*it, "subject", s.last_leaf.subject);
+          Read(*it, "issuer", s.last_leaf.issuer);
+          Read(*it, "key", s.last_leaf.key);
+          Read(*it, "not_after", s.last_leaf.not_after);
+        }
+        Read(j, "baseline_version", s.baseline_version);
+        Read(j, "baseline_cipher", s.baseline_cipher);
+        if (auto it = j.find("rules"); it != j.end() && it->is_object()) {
+          for (const auto& [name, t] : it->items()) s.rules[name] = TrackFrom(t);
+        }
+      });
+}
+
+std::string CertExpiryStateToJson(const CertExpiryState& s) {
+  const json j = {{"sha256", s.sha256},
+                  {"open", s.open},
+                  {"severity", std::string(SeverityName(s.severity))},
+                  {"since_ms", s.since_ms},
+                  {"last_seen_ms", s.last_seen_ms}};
+  return j.dump();
+}
+
+Result<CertExpiryState> CertExpiryStateFromJson(std::string_view text) {
+  return ParseObject<CertExpiryState>(text, "expiry state", [](const json& j, CertExpiryState& s) {
+    Read(j, "sha256", s.sha256);
+    Read(j, "open", s.open);
+    std::string sev;
+    Read(j, "severity", sev);
+    s.severity = SeverityFrom(sev);
+    Read(j, "since_ms", s.since_ms);
+    Read(j, "last_seen_ms", s.last_seen_ms);
+  });
+}
+
+std::string AlertEventToJson(const AlertEvent& e) {
+  const json j = {{"rule", e.rule},
+                  {"kind", std::string(AlertKindName(e.kind))},
+                  {"severity", std::string(SeverityName(e.severity))},
+                  {"key", e.key},
+                  {"origin", e.origin},
+                  {"variant", e.variant},
+                  {"address", e.address},
+                  {"finding_code", e.finding_code},
+                  {"summary", e.summary},
+                  {"fix", e.fix},
+                  {"message", e.message},
+                  {"facts_before", e.facts_before},
+                  {"facts_after", e.facts_after},
+                  {"at_ms", e.at_ms},
+                  {"since_ms", e.since_ms}};
+  // Certificate text comes from hostile servers: never fail on invalid UTF-8.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace originwatch
