@@ -6,8 +6,8 @@
 -- Per-variant alert-rule state (alert.h VariantState as JSON), beside the
 -- store's own variant_state row.
 CREATE TABLE alert_state (
-  key TEXT PRIMARY KEY,          -- "variant:<variant_id>" or "cert:<sha256>" or "origin:<name>"
-  state TEXT NOT NULL,           -- JSON
+  key TEXT PRIMARY KEY,          -- "variant:<variant_id>", "cert:<sha256>" or "addresses:<origin>"
+  state TEXT NOT NULL,           -- JSON; for "addresses:<origin>" the sorted addresses, comma-joined
   updated_ms INTEGER NOT NULL
 );
 

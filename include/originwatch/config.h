@@ -29,6 +29,18 @@ struct ConfigError {
   std::string ToString() const;
 };
 
+// Alert thresholds: [alerts] (global) and [origin.alerts] (per origin). Unset
+// fields inherit (origin -> global -> built-in defaults of alert.h).
+struct AlertSettings {
+  std::optional<int> fail_after;                   // 1..1000
+  std::optional<int> resolve_after;                // 1..1000
+  std::optional<int> expiry_warning_days;          // 0..3650
+  std::optional<int> expiry_critical_days;         // 0..3650, <= warning
+  std::optional<double> lifetime_warning_fraction;   // (0, 1)
+  std::optional<double> lifetime_critical_fraction;  // (0, 1), <= warning
+  std::optional<int> downgrade_accept_after_days;  // 0..3650 (0 = never)
+};
+
 // One [[origin]] table, defaults applied.
 struct OriginConfig {
   std::string name;  // unique, [A-Za-z0-9._-]+
@@ -42,6 +54,7 @@ struct OriginConfig {
   std::vector<std::string> expect_names;  // default {host} for a name, {} for an IP
   std::vector<std::string> profiles;      // each names an AgentConfig profile; default {"modern"}
   std::vector<std::string> tags;
+  AlertSettings alerts;            // [origin.alerts]: overrides of [alerts]
   int64_t interval_ms = 0;         // default: the agent's interval
   int64_t timeout_ms = 0;          // whole probe; default: the agent's timeout
   int64_t connect_timeout_ms = 0;  // min(agent connect_timeout, timeout_ms)
@@ -85,6 +98,7 @@ struct AgentConfig {
   // keeping the built-in's values. Cipher strings are not checked here: the tls
   // component rejects them at start.
   std::vector<ClientProfile> profiles;
+  AlertSettings alerts;                 // [alerts]
   std::vector<OriginConfig> origins;    // file order; at least one
   std::vector<WebhookConfig> webhooks;  // file order
 

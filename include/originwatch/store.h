@@ -177,6 +177,15 @@ class Store {
   // Blocks the caller until done.
   Status Prune(int64_t older_than_ms, int max_rows_per_step = 5000);
 
+  // Runs fn in its own transaction (BEGIN IMMEDIATE) on the writer thread,
+  // between batches: commits when fn returns OK, rolls back when it returns an
+  // error (or the commit fails) and returns that error. Blocks the caller until
+  // done; Unavailable once the store is closed. The WriteTxn is valid only
+  // during the call. Used by components that write outside a probe (the
+  // webhook sender records deliveries). Never call it from the writer thread
+  // (a hook or fn itself): it would wait for itself.
+  Status Write(std::function<Status(WriteTxn&)> fn);
+
   struct Impl;  // defined in src/store/store.cc
 
  private:

@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "alert/lifecycle.h"
 #include "originwatch/config.h"
 #include "originwatch/diagnose.h"
 #include "originwatch/engine.h"
@@ -20,6 +21,7 @@
 #include "originwatch/plan.h"
 #include "originwatch/scheduler.h"
 #include "originwatch/store.h"
+#include "originwatch/webhook.h"
 
 namespace originwatch::cli {
 namespace {
@@ -48,6 +50,7 @@ struct ShardPlan {
   EngineOptions engine_options;
   Scheduler::Options scheduler_options;
   std::vector<ClientProfile> profiles;
+  std::shared_ptr<const alert::AlertContext> alerts;
 };
 
 bool SameEngineOptions(const EngineOptions& a, const EngineOptions& b) {
@@ -172,6 +175,7 @@ class EngineShard {
 
   void Apply(ShardPlan plan) {
     profiles_ = plan.profiles;
+    alerts_ = plan.alerts;
     dns_errors_ = std::move(plan.dns_errors);
     // Forget the latest results of variants that are gone.
     std::unordered_map<std::string, bool> keep;
@@ -231,7 +235,21 @@ class EngineShard {
       Log(r.ok() ? (first ? LogLevel::kDebug : LogLevel::kInfo) : LogLevel::kWarn, r.spec.origin, msg);
     }
     FindingRecord lead{d.lead().code, d.lead().summary};
-    if (!store_->Enqueue(std::move(r), std::move(lead))) {
+    // The alert rules run in the writer's transaction, against the state stored
+    // with this very probe row. They see this result and the latest results
+    // of the origin's other variants (certificate bytes left out).
+    WriteHook hook;
+    if (alerts_) {
+      std::vector<ProbeResult> siblings;
+      for (const auto& [k, v] : variants)
+        if (k != key) siblings.push_back(v);
+      const int64_t at_ms = r.started_at_ms + r.total_ms;
+      hook = [ctx = alerts_, self = variants[key], siblings = std::move(siblings), at_ms](
+                 WriteTxn& txn, const WrittenProbe& w) {
+        return alert::ApplyProbe(txn, w, self, siblings, *ctx, at_ms);
+      };
+    }
+    if (!store_->Enqueue(std::move(r), std::move(lead), std::move(hook))) {
       if (dropped_.fetch_add(1) % 1000 == 0)
         Log(LogLevel::kError, "", "store queue full: a probe result was dropped (counted)");
     }
@@ -255,15 +273,19 @@ class EngineShard {
   EngineOptions engine_options_;
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<ClientProfile> profiles_;
+  std::shared_ptr<const alert::AlertContext> alerts_;
   std::map<std::string, std::string> dns_errors_;
   std::unordered_map<std::string, std::map<std::string, ProbeResult>> latest_;
 };
 
 // Splits the config into one plan per engine thread. Resolves names here, on
 // the main thread.
-std::vector<ShardPlan> BuildPlans(const AgentConfig& cfg, int shards) {
+std::vector<ShardPlan> BuildPlans(const AgentConfig& cfg, int shards,
+                                  std::shared_ptr<const alert::AlertContext> alerts,
+                                  std::map<std::string, std::vector<std::string>>* resolved_out) {
   std::vector<ShardPlan> plans(static_cast<size_t>(shards));
   for (ShardPlan& p : plans) {
+    p.alerts = alerts;
     p.engine_options.ca_file = cfg.ca_file;
     p.engine_options.profiles = cfg.profiles;
     p.scheduler_options.max_in_flight = std::max(1, cfg.max_in_flight / shards);
@@ -277,6 +299,7 @@ std::vector<ShardPlan> BuildPlans(const AgentConfig& cfg, int shards) {
       auto resolved = ResolveAddresses(o.host);
       if (resolved.ok()) {
         addresses = resolved.value();
+        (*resolved_out)[o.name] = addresses;
       } else {
         Log(LogLevel::kWarn, o.name, resolved.status().message());
         plan.dns_errors[o.name] = resolved.status().message();
@@ -292,6 +315,21 @@ std::vector<OriginRecord> OriginRecords(const AgentConfig& cfg) {
   std::vector<OriginRecord> out;
   for (const OriginConfig& o : cfg.origins) out.push_back({o.name, o.host, o.port, o.tags});
   return out;
+}
+
+// Records the address set of every origin that resolved (addresses_changed
+// events when it differs from the one stored at the last load).
+void RecordAddresses(Store& store, const std::map<std::string, std::vector<std::string>>& resolved,
+                     const alert::AlertContext& ctx) {
+  if (resolved.empty()) return;
+  const int64_t now = WallMs();
+  Status s = store.Write([&](WriteTxn& txn) -> Status {
+    for (const auto& [origin, addresses] : resolved) {
+      if (Status st = alert::ApplyAddresses(txn, origin, addresses, ctx, now); !st.ok()) return st;
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) Log(LogLevel::kError, "", "recording address sets: " + s.message());
 }
 
 void LogConfigErrors(const std::vector<ConfigError>& errors) {
@@ -341,10 +379,30 @@ int RunAgent(const AgentArgs& args) {
     std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
     return 2;
   }
+  auto alerts_or = alert::BuildAlertContext(cfg);
+  if (!alerts_or.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", alerts_or.status().message().c_str());
+    return 2;
+  }
+  std::shared_ptr<const alert::AlertContext> alerts = alerts_or.value();
+  // Webhook delivery: its own thread; pending rows of an earlier run resume.
+  WebhookGlobalInit();
+  WebhookSender::Options wopts;
+  wopts.db_path = cfg.database;
+  wopts.store = store.get();
+  wopts.webhooks = cfg.webhooks;
+  auto sender_or = WebhookSender::Start(wopts);
+  if (!sender_or.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", sender_or.status().message().c_str());
+    return 2;
+  }
+  std::unique_ptr<WebhookSender> sender = std::move(sender_or).value();
 
   const int shards = cfg.engine_threads;
   std::vector<std::unique_ptr<EngineShard>> engines;
-  std::vector<ShardPlan> plans = BuildPlans(cfg, shards);
+  std::map<std::string, std::vector<std::string>> resolved;
+  std::vector<ShardPlan> plans = BuildPlans(cfg, shards, alerts, &resolved);
+  RecordAddresses(*store, resolved, *alerts);
   size_t total_probes = 0;
   for (const ShardPlan& p : plans) total_probes += p.probes.size();
   for (int i = 0; i < shards; ++i) {
@@ -352,6 +410,7 @@ int RunAgent(const AgentArgs& args) {
     if (Status s = engines.back()->Start(std::move(plans[static_cast<size_t>(i)])); !s.ok()) {
       std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
       for (auto& e : engines) e->Stop();
+      sender->Stop();
       store->Close();
       return s.code() == Status::Code::kInvalidArgument ? 2 : 1;
     }
@@ -398,7 +457,20 @@ int RunAgent(const AgentArgs& args) {
         Log(LogLevel::kError, "", "reload: " + s.message() + "; the previous configuration keeps running");
         continue;
       }
-      std::vector<ShardPlan> fresh_plans = BuildPlans(fresh, shards);
+      auto fresh_alerts = alert::BuildAlertContext(fresh);
+      if (!fresh_alerts.ok()) {
+        Log(LogLevel::kError, "", "reload rejected: " + fresh_alerts.status().message() +
+                                      "; the previous configuration keeps running");
+        continue;
+      }
+      if (Status ws = sender->Update(fresh.webhooks); !ws.ok()) {
+        Log(LogLevel::kError, "", "reload rejected: " + ws.message() + "; the previous configuration keeps running");
+        continue;
+      }
+      alerts = fresh_alerts.value();
+      std::map<std::string, std::vector<std::string>> fresh_resolved;
+      std::vector<ShardPlan> fresh_plans = BuildPlans(fresh, shards, alerts, &fresh_resolved);
+      RecordAddresses(*store, fresh_resolved, *alerts);
       for (int i = 0; i < shards; ++i) engines[static_cast<size_t>(i)]->Update(std::move(fresh_plans[static_cast<size_t>(i)]));
       ParseLogLevel(fresh.log_level, &level);
       SetLogLevel(level);
@@ -422,6 +494,7 @@ int RunAgent(const AgentArgs& args) {
         completed += e->completed();
       }
       Store::Stats ss = store->stats();
+      sender->Wake();
       Log(LogLevel::kInfo, "",
           "stats: started " + std::to_string(started_n) + ", completed " + std::to_string(completed) +
               ", skipped (still running) " + std::to_string(skipped) + ", held by caps " +
@@ -432,8 +505,13 @@ int RunAgent(const AgentArgs& args) {
 
   for (auto& e : engines) e->Stop();
   store->Flush();
+  sender->Stop();  // the attempt in flight ends; pending deliveries resume at the next start
+  WebhookSender::Stats ws = sender->stats();
   Store::Stats ss = store->stats();
   store->Close();
+  Log(LogLevel::kInfo, "", "webhooks: " + std::to_string(ws.delivered) + " delivered, " +
+                               std::to_string(ws.failed) + " failed, " + std::to_string(ws.retried) +
+                               " retried this run");
   Log(LogLevel::kInfo, "", "stopped: " + std::to_string(ss.committed) + " probe results stored, " +
                                std::to_string(ss.dropped_queue_full) + " dropped");
   return exit_code;

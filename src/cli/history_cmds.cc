@@ -6,6 +6,7 @@
 #include "cli/history_cmds.h"
 #include "originwatch/config.h"
 #include "originwatch/store.h"
+#include "originwatch/webhook.h"
 
 namespace originwatch::cli {
 namespace {
@@ -73,6 +74,33 @@ int RunReportCmd(const HistoryArgs& args) {
   }
   std::string db;
   if (!ResolveDb(args, &db)) return 2;
+  if (args.kind == "alerts") {
+    // Open alerts first, then the newest events (with their deliveries).
+    auto open = RunQuery(db, "SELECT * FROM open_alerts");
+    if (!open.ok()) {
+      std::cerr << "originwatch report: " << open.status().message() << "\n";
+      return 2;
+    }
+    auto events = RunQuery(
+        db,
+        "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', e.at_ms / 1000, 'unixepoch') AS at, e.kind, e.rule, e.severity, "
+        "e.origin, e.variant, e.finding_code AS finding, "
+        "(SELECT group_concat(o.webhook || ':' || o.state, ' ') FROM outbox o WHERE o.event_row = e.id) AS delivery, "
+        "e.summary FROM alert_events e ORDER BY e.id DESC LIMIT ?1",
+        {int64_t{args.arg.empty() ? 50 : std::atoi(args.arg.c_str())}});
+    if (!events.ok()) {
+      std::cerr << "originwatch report: " << events.status().message() << "\n";
+      return 2;
+    }
+    if (args.format == "table") {
+      std::cout << "Open alerts\n" << (open->rows.empty() ? std::string("(none)\n") : FormatTable(*open));
+      std::cout << "\nRecent events\n" << (events->rows.empty() ? std::string("(none)\n") : FormatTable(*events));
+    } else {
+      Print(open.value(), args.format);
+      Print(events.value(), args.format);
+    }
+    return 0;
+  }
   auto q = Report(db, args.kind, args.arg, WallMs());
   if (!q.ok()) {
     std::cerr << "originwatch report: " << q.status().message() << "\n";
@@ -84,6 +112,40 @@ int RunReportCmd(const HistoryArgs& args) {
   }
   Print(q.value(), args.format);
   return 0;
+}
+
+int RunWebhookTest(const std::string& config_path, const std::string& name) {
+  LoadResult r = LoadConfigFile(config_path);
+  if (!r.ok()) {
+    for (const ConfigError& e : r.errors) std::cerr << e.ToString() << "\n";
+    return 2;
+  }
+  const WebhookConfig* hook = nullptr;
+  std::string known;
+  for (const WebhookConfig& w : r.config->webhooks) {
+    if (w.name == name) hook = &w;
+    known += (known.empty() ? "" : ", ") + w.name;
+  }
+  if (hook == nullptr) {
+    std::cerr << "originwatch webhook test: no [[webhook]] named \"" << name << "\" in " << config_path
+              << " (known: " << (known.empty() ? "none" : known) << ")\n";
+    return 2;
+  }
+  WebhookGlobalInit();
+  auto res = SendTestEvent(*hook, WallMs());
+  if (!res.ok()) {
+    std::cerr << "originwatch webhook test: " << res.status().message() << "\n";
+    return 2;
+  }
+  const TestDelivery& d = res.value();
+  bool ok = d.http_status >= 200 && d.http_status < 300;
+  std::cout << "webhook \"" << name << "\" (" << hook->url << "): ";
+  if (d.http_status > 0) std::cout << "HTTP " << d.http_status;
+  else std::cout << "no HTTP answer";
+  if (!d.error.empty()) std::cout << ": " << d.error;
+  std::cout << " in " << d.duration_ms << " ms" << (ok ? " - delivered" : " - NOT delivered") << "\n";
+  if (!d.body_excerpt.empty()) std::cout << "response: " << d.body_excerpt << "\n";
+  return ok ? 0 : 1;
 }
 
 int RunCheckConfig(const std::string& path) {

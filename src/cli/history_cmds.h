@@ -10,12 +10,14 @@ struct HistoryArgs {
   std::string config_path;  // -c/--config
   std::string format = "table";
   std::string sql;          // query
-  std::string kind;         // report: expiring | failing | changes | origin
+  std::string kind;         // report: expiring | failing | changes | origin | alerts
   std::string arg;          // report argument
 };
 
 int RunQueryCmd(const HistoryArgs& args);
 int RunReportCmd(const HistoryArgs& args);
+// Sends a sample event to the named webhook; 0 when it answered 2xx.
+int RunWebhookTest(const std::string& config_path, const std::string& name);
 // Prints every error as file:line:column: message and exits 2, or a summary and 0.
 int RunCheckConfig(const std::string& path);
 

@@ -46,12 +46,19 @@ int main(int argc, char** argv) {
   query_cmd->add_option("--format", query.format, "table, csv or json (default table)");
 
   HistoryArgs report;
-  CLI::App* report_cmd = app.add_subcommand("report", "Common answers: expiring [DAYS] | failing | changes [ORIGIN] | origin NAME");
-  report_cmd->add_option("kind", report.kind, "expiring, failing, changes or origin")->required();
+  CLI::App* report_cmd = app.add_subcommand("report", "Common answers: expiring [DAYS] | failing | changes [ORIGIN] | origin NAME | alerts [N]");
+  report_cmd->add_option("kind", report.kind, "expiring, failing, changes, origin or alerts")->required();
   report_cmd->add_option("arg", report.arg, "DAYS for expiring, ORIGIN for changes/origin");
   report_cmd->add_option("--db", report.db, "database file (default: from --config, else originwatch.db)");
   report_cmd->add_option("-c,--config", report.config_path, "take the database path from this configuration");
   report_cmd->add_option("--format", report.format, "table, csv or json (default table)");
+
+  std::string webhook_config, webhook_name;
+  CLI::App* webhook_cmd = app.add_subcommand("webhook", "Webhook tools");
+  CLI::App* webhook_test = webhook_cmd->add_subcommand("test", "Send a sample event to a configured webhook and report the result");
+  webhook_test->add_option("name", webhook_name, "the [[webhook]] name")->required();
+  webhook_test->add_option("-c,--config", webhook_config, "configuration file (TOML)")->required();
+  webhook_cmd->require_subcommand(1);
 
   try {
     app.parse(argc, argv);
@@ -80,5 +87,6 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) return RunCheckConfig(check_path);
   if (query_cmd->parsed()) return RunQueryCmd(query);
   if (report_cmd->parsed()) return RunReportCmd(report);
+  if (webhook_test->parsed()) return RunWebhookTest(webhook_config, webhook_name);
   return 2;
 }

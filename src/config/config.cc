@@ -66,7 +66,12 @@ const OriginConfig* AgentConfig::FindOrigin(std::string_view name) const {
 
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"agent", "profiles", "origin", "webhook"};
+constexpr std::string_view kTopKeys[] = {"agent", "profiles", "origin", "webhook", "alerts"};
+constexpr std::string_view kAlertKeys[] = {
+    "fail_after",          "resolve_after",
+    "expiry_warning_days", "expiry_critical_days",
+    "lifetime_warning_fraction", "lifetime_critical_fraction",
+    "downgrade_accept_after_days"};
 constexpr std::string_view kAgentKeys[] = {
     "database",        "interval",       "timeout",   "connect_timeout", "max_in_flight",
     "max_per_address", "engine_threads", "retention", "ca_file",         "log_level"};
@@ -74,7 +79,7 @@ constexpr std::string_view kProfileKeys[] = {
     "min_version", "max_version", "ciphers", "ciphersuites", "groups", "alpn", "description"};
 constexpr std::string_view kOriginKeys[] = {"name",    "host",         "port",     "connect",
                                             "sni",     "expect_names", "profiles", "interval",
-                                            "timeout", "tags"};
+                                            "timeout", "tags",         "alerts"};
 constexpr std::string_view kWebhookKeys[] = {"name",       "url",     "secret_env", "secret_file",
                                              "format",     "timeout", "max_age",    "rules",
                                              "severities", "tags"};
@@ -209,6 +214,13 @@ class Parser {
         ParseProfiles(*t, cfg);
       } else {
         Error(*n, "\"profiles\" must be a table of tables ([profiles.NAME]), not " + TypeName(*n));
+      }
+    }
+    if (const toml::node* n = root.get("alerts")) {
+      if (const toml::table* t = n->as_table()) {
+        ParseAlerts(*t, "[alerts]", &cfg.alerts);
+      } else {
+        Error(*n, "\"alerts\" must be a table ([alerts]), not " + TypeName(*n));
       }
     }
     ForEachArrayTable(root, "origin", /*required=*/true,
@@ -403,6 +415,61 @@ class Parser {
     out.reserve(items.size());
     for (const Item& i : items) out.push_back(i.value);
     return out;
+  }
+
+  bool ReadFraction(const toml::node& n, std::string_view key, const std::string& prefix,
+                    double* out) {
+    double v;
+    if (const auto* f = n.as_floating_point()) {
+      v = f->get();
+    } else if (const auto* i = n.as_integer()) {
+      v = static_cast<double>(i->get());
+    } else {
+      Error(n, prefix + Quoted(key) + " must be a number, not " + TypeName(n));
+      return false;
+    }
+    if (!(v > 0.0 && v < 1.0)) {
+      Error(n, prefix + Quoted(key) + " must be a fraction between 0 and 1 (exclusive), like 0.33");
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  // [alerts] or [origin.alerts]: thresholds, all optional.
+  void ParseAlerts(const toml::table& t, const std::string& where, AlertSettings* a) {
+    CheckKeys(t, kAlertKeys, where);
+    const std::string p = where == "[alerts]" ? "" : where + ": ";
+    int64_t v = 0;
+    double f = 0;
+    auto read_int = [&](const char* key, int64_t lo, int64_t hi, std::optional<int>* out) {
+      if (const toml::node* n = t.get(key)) {
+        if (ReadInt(*n, key, p, lo, hi, &v)) *out = static_cast<int>(v);
+      }
+    };
+    read_int("fail_after", 1, 1000, &a->fail_after);
+    read_int("resolve_after", 1, 1000, &a->resolve_after);
+    read_int("expiry_warning_days", 0, 3650, &a->expiry_warning_days);
+    read_int("expiry_critical_days", 0, 3650, &a->expiry_critical_days);
+    read_int("downgrade_accept_after_days", 0, 3650, &a->downgrade_accept_after_days);
+    if (const toml::node* n = t.get("lifetime_warning_fraction")) {
+      if (ReadFraction(*n, "lifetime_warning_fraction", p, &f)) a->lifetime_warning_fraction = f;
+    }
+    if (const toml::node* n = t.get("lifetime_critical_fraction")) {
+      if (ReadFraction(*n, "lifetime_critical_fraction", p, &f)) a->lifetime_critical_fraction = f;
+    }
+    if (a->expiry_warning_days && a->expiry_critical_days &&
+        *a->expiry_critical_days > *a->expiry_warning_days) {
+      Error(*t.get("expiry_critical_days"),
+            p + "\"expiry_critical_days\" (" + std::to_string(*a->expiry_critical_days) +
+                ") must not be more than \"expiry_warning_days\" (" +
+                std::to_string(*a->expiry_warning_days) + ")");
+    }
+    if (a->lifetime_warning_fraction && a->lifetime_critical_fraction &&
+        *a->lifetime_critical_fraction > *a->lifetime_warning_fraction) {
+      Error(*t.get("lifetime_critical_fraction"),
+            p + "\"lifetime_critical_fraction\" must not be more than \"lifetime_warning_fraction\"");
+    }
   }
 
   void ParseAgent(const toml::table& t, AgentConfig& cfg) {
@@ -714,6 +781,17 @@ class Parser {
       if (ReadStringList(*n, "tags", p, &items)) {
         o.tags = Values(items);
       } else {
+        ok = false;
+      }
+    }
+
+    if (const toml::node* n = t.get("alerts")) {
+      if (const toml::table* at = n->as_table()) {
+        size_t before = errors_.size();
+        ParseAlerts(*at, where + " [alerts]", &o.alerts);
+        ok = ok && errors_.size() == before;
+      } else {
+        Error(*n, p + "\"alerts\" must be a table ([origin.alerts]), not " + TypeName(*n));
         ok = false;
       }
     }

@@ -813,6 +813,22 @@ Status Store::SyncOrigins(const std::vector<OriginRecord>& origins, int64_t now_
   });
 }
 
+Status Store::Write(std::function<Status(WriteTxn&)> fn) {
+  Impl* m = impl_.get();
+  return m->RunOnWriter([m, &fn]() -> Status {
+    sqlite3* d = m->raw();
+    if (Status s = ExecSql(d, "BEGIN IMMEDIATE"); !s.ok()) return s;
+    WriteTxnImpl txn(d, m->hook_stmts);
+    Status s = fn(txn);
+    if (s.ok()) s = ExecSql(d, "COMMIT");
+    if (!s.ok()) {
+      (void)ExecSql(d, "ROLLBACK");
+      m->ClearCaches();  // fn may have inserted rows the caches would now name
+    }
+    return s;
+  });
+}
+
 Result<int64_t> Store::Impl::PruneStep(int64_t cutoff, int max_rows) {
   sqlite3* d = raw();
   if (Status s = ExecSql(d, "BEGIN IMMEDIATE"); !s.ok()) return s;

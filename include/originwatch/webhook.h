@@ -1,0 +1,177 @@
+// Webhook delivery: the sender thread that POSTs the SQLite outbox to the
+// configured [[webhook]] endpoints, signed, retried with backoff, rate-limited
+// and logged in table deliveries (schema/002_alerts.sql, docs/webhooks.md).
+//
+// Data flow: the store's writer commits an alert event (alert_events.payload,
+// built with BuildEventPayload) and one outbox row per matching webhook in the
+// probe's transaction. The sender reads pending outbox rows with its own
+// read-only connection (RunQuery) and records every attempt and its outcome
+// through Store::Write, so the store stays the only writer of the database and
+// a restart resumes exactly where the last run stopped.
+//
+// Delivery, per webhook: pending rows in id order, head of line: row N+1 is not
+// sent before row N is delivered or failed (ordering; one slow endpoint does
+// not reorder its own events). 2xx = delivered; 5xx, 429, timeouts and
+// connection errors = retried with exponential backoff (429 and 503 honour
+// Retry-After) until created_ms + max_age_ms; any other status = failed at
+// once. A receiver may see an event more than once (an attempt whose answer was
+// lost is retried): it deduplicates by X-Originwatch-Event.
+//
+// Threads: one sender thread per WebhookSender runs every HTTP request (libcurl
+// easy interface, blocking, bounded by the webhook's timeout_ms). Start, Update,
+// Wake, Stop and stats may be called from any thread; none blocks on the
+// network except Stop (it waits for the attempt in flight).
+//
+// Secrets (secret_env / secret_file) are read at Start and on Update, kept in
+// memory, never logged. URLs are never logged either (a Slack webhook URL is a
+// credential); log lines name the webhook.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "originwatch/config.h"
+#include "originwatch/status.h"
+
+namespace originwatch {
+
+class Store;
+
+// The value of the "schema" field of every event body.
+inline constexpr std::string_view kEventSchema = "originwatch.event/1";
+inline constexpr std::string_view kWebhookUserAgent = "originwatch/0.1";
+
+// One event as the alert component knows it; BuildEventPayload turns it into
+// the body stored in alert_events.payload and POSTed to "json" webhooks.
+struct EventPayloadInput {
+  std::string event_id;  // unique, the idempotency key (X-Originwatch-Event)
+  std::string kind;      // firing | resolved | updated | event | test
+  std::string rule;      // alert.h rule::k*
+  std::string severity;  // info | warning | critical
+  std::string origin;
+  std::vector<std::string> tags;
+  std::string variant;  // "sni=NAME profile=P" / "no-sni profile=P"; "" when not per variant
+  std::string address;  // "ip:port"; "" when not per variant
+  std::string finding_code;
+  std::string summary;
+  std::string fix;
+  std::string message;  // complete sentences for the person on call; may be ""
+  std::map<std::string, std::string> facts_before;
+  std::map<std::string, std::string> facts_after;
+  int64_t at_ms = 0;            // when the event was raised (unix ms)
+  int64_t alert_opened_ms = 0;  // when its alert first fired; 0 = none (JSON null)
+};
+
+// The JSON body (docs/webhooks.md: "originwatch.event/1"), keys in documented
+// order. Never throws; invalid UTF-8 in any field is replaced by U+FFFD.
+std::string BuildEventPayload(const EventPayloadInput& event);
+
+// The Slack-compatible body {"text": "..."} (mrkdwn, &<> escaped) built from an
+// event's columns; used for webhooks with format = "slack".
+std::string BuildSlackPayload(const EventPayloadInput& event);
+
+// The sample event of `originwatch webhook test`: kind "test", rule "test",
+// severity "info", origin "originwatch-test", event_id "test-<now_ms>",
+// plausible facts. BuildSamplePayload = BuildEventPayload(SampleEvent(now_ms)).
+EventPayloadInput SampleEvent(int64_t now_ms);
+std::string BuildSamplePayload(int64_t now_ms);
+
+// The X-Originwatch-Signature value: "sha256=" + lower-hex
+// HMAC-SHA256(secret, "<timestamp_s>.<body>"), timestamp_s being the value sent
+// in X-Originwatch-Timestamp (unix seconds).
+std::string SignBody(std::string_view secret, int64_t timestamp_s, std::string_view body);
+
+// The webhook's secret: the environment variable secret_env, or the content of
+// secret_file without trailing newlines; "" when the webhook has neither.
+// InvalidArgument when the variable is unset or empty, IoError when the file
+// cannot be read, InvalidArgument when it is empty. Messages name the webhook
+// and the variable or file, never the secret.
+Result<std::string> ReadWebhookSecret(const WebhookConfig& webhook);
+
+// curl_global_init, once per process (std::call_once). WebhookSender::Start and
+// SendTestEvent call it; main() may call it first while the process still has
+// one thread, which is what libcurl recommends.
+void WebhookGlobalInit();
+
+// What one test POST got.
+struct TestDelivery {
+  int http_status = 0;  // 0 = no HTTP answer (see error)
+  std::string error;    // "" on 2xx; curl's message, or "HTTP 500"
+  int64_t duration_ms = 0;
+  std::string body_excerpt;  // the first 512 bytes of the answer's body
+};
+
+// `originwatch webhook test NAME`: POSTs SampleEvent(now_ms) once (JSON or
+// Slack per webhook.format) with the same headers and signature as real
+// deliveries, no retry. Blocks up to webhook.timeout_ms. A non-OK Result only
+// when the secret cannot be read or curl cannot be set up; HTTP and network
+// failures are reported in TestDelivery.
+Result<TestDelivery> SendTestEvent(const WebhookConfig& webhook, int64_t now_ms);
+
+class WebhookSender {
+ public:
+  struct Options {
+    std::string db_path;     // the database the store writes (read here read-only)
+    Store* store = nullptr;  // required; outlives the sender (Stop the sender first)
+    std::vector<WebhookConfig> webhooks;
+    std::function<int64_t()> clock;  // unix ms; default: the system clock
+    // Retry delay after the n-th failed attempt:
+    // min(backoff_max_ms, backoff_base_ms * backoff_factor^(n-1)) * (1 ± backoff_jitter).
+    int64_t backoff_base_ms = 1000;
+    double backoff_factor = 2.0;
+    int64_t backoff_max_ms = 5 * 60 * 1000;
+    double backoff_jitter = 0.2;
+    // Per-endpoint token bucket over attempts (retries included): at most
+    // rate_burst at once, refilled at rate_per_minute. An attempt beyond the
+    // limit waits for a token; nothing is dropped. rate_burst 0 = rate_per_minute.
+    double rate_per_minute = 30;
+    int rate_burst = 0;
+    // The outbox is read at least this often even without Wake().
+    int64_t poll_ms = 500;
+  };
+
+  struct Stats {
+    uint64_t delivered = 0;     // rows marked delivered
+    uint64_t failed = 0;        // rows marked failed (4xx, max age passed)
+    uint64_t retried = 0;       // attempts that ended in a scheduled retry
+    uint64_t attempts = 0;      // HTTP attempts made
+    uint64_t write_errors = 0;  // outcomes Store::Write could not record
+  };
+
+  // Reads every secret (an error names the webhook: nothing starts), then
+  // starts the thread, which reads the outbox at once.
+  static Result<std::unique_ptr<WebhookSender>> Start(Options options);
+
+  ~WebhookSender();  // Stop()
+  WebhookSender(const WebhookSender&) = delete;
+  WebhookSender& operator=(const WebhookSender&) = delete;
+
+  // SIGHUP: replaces the webhook list (secrets re-read here, on the caller's
+  // thread). On error nothing changes. Rows of a webhook no longer configured
+  // stay pending (logged once) until a configuration names it again. Rate
+  // buckets and connections of webhooks that keep their name are kept.
+  Status Update(std::vector<WebhookConfig> webhooks);
+
+  // New outbox rows were committed: read the outbox now instead of at the next
+  // poll. Never blocks; cheap to call often.
+  void Wake();
+
+  // Lets the attempt in flight finish (and be recorded), then stops the thread.
+  // Pending rows stay pending for the next run. Idempotent.
+  void Stop();
+
+  Stats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit WebhookSender(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace originwatch

@@ -1,0 +1,185 @@
+// Event bodies (JSON and Slack), the HMAC signature and secrets.
+#include <openssl/evp.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "originwatch/webhook.h"
+
+namespace originwatch {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// "2026-11-22T14:03:05.123Z".
+std::string Rfc3339(int64_t ms) {
+  int64_t s = ms / 1000;
+  int64_t frac = ms % 1000;
+  if (frac < 0) {
+    frac += 1000;
+    s -= 1;
+  }
+  time_t t = static_cast<time_t>(s);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(frac));
+  return out;
+}
+
+Json FactsObject(const std::map<std::string, std::string>& facts) {
+  Json o = Json::object();
+  for (const auto& [k, v] : facts) o[k] = v;
+  return o;
+}
+
+// Slack mrkdwn needs &, < and > escaped; everything else is literal.
+std::string SlackEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string BuildEventPayload(const EventPayloadInput& e) {
+  Json j;
+  j["schema"] = kEventSchema;
+  j["event_id"] = e.event_id;
+  j["kind"] = e.kind;
+  j["rule"] = e.rule;
+  j["severity"] = e.severity;
+  j["origin"] = {{"name", e.origin}, {"tags", e.tags}};
+  j["variant"] = e.variant;
+  j["address"] = e.address;
+  j["finding"] = {{"code", e.finding_code}, {"summary", e.summary}, {"fix", e.fix}};
+  j["message"] = e.message;
+  j["facts"] = {{"before", FactsObject(e.facts_before)}, {"after", FactsObject(e.facts_after)}};
+  j["at"] = Rfc3339(e.at_ms);
+  j["alert_opened_at"] = e.alert_opened_ms > 0 ? Json(Rfc3339(e.alert_opened_ms)) : Json(nullptr);
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string BuildSlackPayload(const EventPayloadInput& e) {
+  std::string text = "*[" + Upper(e.severity) + "] " + e.kind + "* `" + e.rule + "` on *" +
+                     SlackEscape(e.origin) + "*";
+  if (!e.variant.empty() || !e.address.empty()) {
+    text += " (" + SlackEscape(e.variant);
+    if (!e.variant.empty() && !e.address.empty()) text += " ";
+    if (!e.address.empty()) text += "@ " + SlackEscape(e.address);
+    text += ")";
+  }
+  if (!e.summary.empty()) text += "\n" + SlackEscape(e.summary);
+  if (!e.fix.empty()) text += "\n*Fix:* " + SlackEscape(e.fix);
+  text += "\n_" + Rfc3339(e.at_ms) + " · event " + SlackEscape(e.event_id) + "_";
+  Json j;
+  j["text"] = text;
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+EventPayloadInput SampleEvent(int64_t now_ms) {
+  EventPayloadInput e;
+  e.event_id = "test-" + std::to_string(now_ms);
+  e.kind = "test";
+  e.rule = "test";
+  e.severity = "info";
+  e.origin = "originwatch-test";
+  e.tags = {"test"};
+  e.variant = "sni=originwatch-test.example profile=modern";
+  e.address = "192.0.2.10:443";
+  e.finding_code = "test";
+  e.summary =
+      "This is a test event sent by `originwatch webhook test`: the endpoint is reachable and "
+      "the signature can be checked.";
+  e.fix = "Nothing to fix.";
+  e.message = "originwatch-test: test event. " + e.summary;
+  e.facts_before = {
+      {"outcome", "ok"}, {"version", "TLSv1.3"}, {"cipher", "TLS_AES_128_GCM_SHA256"}};
+  e.facts_after = {{"outcome", "ok"}, {"version", "TLSv1.3"}, {"cipher", "TLS_AES_128_GCM_SHA256"}};
+  e.at_ms = now_ms;
+  e.alert_opened_ms = 0;
+  return e;
+}
+
+std::string BuildSamplePayload(int64_t now_ms) { return BuildEventPayload(SampleEvent(now_ms)); }
+
+std::string SignBody(std::string_view secret, int64_t timestamp_s, std::string_view body) {
+  std::string data = std::to_string(timestamp_s);
+  data += '.';
+  data.append(body);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  size_t mac_len = 0;
+  // OpenSSL 3.0 one-shot MAC; the HMAC_CTX functions are deprecated there.
+  unsigned char* r = EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, secret.data(),
+                               secret.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                               data.size(), mac, sizeof(mac), &mac_len);
+  OW_CHECK(r != nullptr && mac_len == 32);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "sha256=";
+  for (size_t i = 0; i < mac_len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 0xf];
+  }
+  return out;
+}
+
+Result<std::string> ReadWebhookSecret(const WebhookConfig& w) {
+  const std::string who = "webhook \"" + w.name + "\"";
+  if (!w.secret_env.empty()) {
+    const char* v = std::getenv(w.secret_env.c_str());
+    if (v == nullptr) {
+      return Status::InvalidArgument(who + ": environment variable " + w.secret_env +
+                                     " (secret_env) is not set");
+    }
+    if (*v == '\0') {
+      return Status::InvalidArgument(who + ": environment variable " + w.secret_env +
+                                     " (secret_env) is empty");
+    }
+    return std::string(v);
+  }
+  if (!w.secret_file.empty()) {
+    std::ifstream in(w.secret_file, std::ios::binary);
+    if (!in) {
+      int err = errno;
+      return Status::IoError(who + ": cannot read secret_file \"" + w.secret_file +
+                             "\": " + std::strerror(err));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (s.empty()) {
+      return Status::InvalidArgument(who + ": secret_file \"" + w.secret_file + "\" is empty");
+    }
+    return s;
+  }
+  return std::string();
+}
+
+}  // namespace originwatch

@@ -1,0 +1,518 @@
+// The sender thread: reads the head of each webhook's pending outbox rows,
+// POSTs it, records the attempt and its outcome through Store::Write.
+//
+// Per outbox row (state column of table outbox):
+//   pending --2xx--> delivered
+//   pending --5xx / 429 / timeout / no connection--> pending, attempts+1,
+//            next_attempt_ms = now + backoff (or Retry-After for 429 and 503);
+//            when that falls after created_ms + max_age_ms: failed
+//   pending --any other HTTP status--> failed (a retry would get the same answer)
+//   pending --created_ms + max_age_ms passed before an attempt--> failed
+// Only the head row (lowest id) of a webhook is ever in play, so a webhook's
+// events leave in id order and row N+1 waits for row N to be settled.
+//
+// Everything the thread owns (endpoints, rate buckets, curl handles) is
+// touched by it alone; the mutex guards only stop/wake/update and stats.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "originwatch/log.h"
+#include "originwatch/store.h"
+#include "originwatch/webhook.h"
+#include "webhook/http_post.h"
+
+namespace originwatch {
+
+using webhook_internal::HttpClient;
+using webhook_internal::PostRequest;
+using webhook_internal::PostResult;
+
+namespace {
+
+// The head (lowest pending id) of every webhook's queue, with its event.
+constexpr std::string_view kHeadSql =
+    "SELECT o.id, o.webhook, o.attempts, o.next_attempt_ms, o.created_ms, o.last_error, "
+    "e.event_id, e.kind, e.rule, e.severity, e.origin, e.tags, e.variant, e.address, "
+    "e.finding_code, e.summary, e.fix, e.at_ms, e.payload "
+    "FROM outbox o JOIN alert_events e ON e.id = o.event_row "
+    "WHERE o.id IN (SELECT min(id) FROM outbox WHERE state = 'pending' GROUP BY webhook) "
+    "ORDER BY o.id";
+
+struct Row {
+  int64_t id = 0;
+  std::string webhook;
+  int64_t attempts = 0;
+  int64_t next_attempt_ms = 0;
+  int64_t created_ms = 0;
+  std::string last_error;
+  EventPayloadInput event;  // the columns (facts live only in the payload)
+  std::string payload;
+};
+
+std::string Cell(const std::vector<std::optional<std::string>>& r, size_t i) {
+  return i < r.size() && r[i] ? *r[i] : std::string();
+}
+int64_t IntCell(const std::vector<std::optional<std::string>>& r, size_t i) {
+  return std::strtoll(Cell(r, i).c_str(), nullptr, 10);
+}
+
+std::vector<std::string> SplitTags(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size() && !s.empty()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+Row ParseRow(const std::vector<std::optional<std::string>>& r) {
+  Row row;
+  row.id = IntCell(r, 0);
+  row.webhook = Cell(r, 1);
+  row.attempts = IntCell(r, 2);
+  row.next_attempt_ms = IntCell(r, 3);
+  row.created_ms = IntCell(r, 4);
+  row.last_error = Cell(r, 5);
+  EventPayloadInput& e = row.event;
+  e.event_id = Cell(r, 6);
+  e.kind = Cell(r, 7);
+  e.rule = Cell(r, 8);
+  e.severity = Cell(r, 9);
+  e.origin = Cell(r, 10);
+  e.tags = SplitTags(Cell(r, 11));
+  e.variant = Cell(r, 12);
+  e.address = Cell(r, 13);
+  e.finding_code = Cell(r, 14);
+  e.summary = Cell(r, 15);
+  e.fix = Cell(r, 16);
+  e.at_ms = IntCell(r, 17);
+  row.payload = Cell(r, 18);
+  return row;
+}
+
+enum class Verdict { kDelivered, kRetry, kFailed };
+
+Verdict Classify(const PostResult& r) {
+  if (r.http_status >= 200 && r.http_status <= 299) return Verdict::kDelivered;
+  if (r.http_status == 0 || r.http_status == 429 || r.http_status >= 500) return Verdict::kRetry;
+  return Verdict::kFailed;
+}
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Control characters of a receiver's answer never reach the log or the table.
+std::string Printable(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+  }
+  return out;
+}
+
+struct Endpoint {
+  WebhookConfig config;
+  std::string secret;
+  double tokens = 0;
+  int64_t tokens_at_ms = 0;
+  bool bucket_started = false;
+  std::unique_ptr<HttpClient> client;
+};
+
+struct NewConfig {
+  std::vector<WebhookConfig> webhooks;
+  std::vector<std::string> secrets;  // same order
+};
+
+Result<NewConfig> ReadSecrets(std::vector<WebhookConfig> webhooks) {
+  NewConfig c;
+  for (const auto& w : webhooks) {
+    auto secret = ReadWebhookSecret(w);
+    if (!secret.ok()) return secret.status();
+    c.secrets.push_back(std::move(secret).value());
+  }
+  c.webhooks = std::move(webhooks);
+  return c;
+}
+
+std::string Who(const std::string& name) { return "webhook \"" + name + "\""; }
+
+}  // namespace
+
+struct WebhookSender::Impl {
+  Options options;
+  std::thread thread;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  bool woken = false;
+  std::optional<NewConfig> update;
+  Stats stats;
+
+  std::mutex stop_mu;  // serializes Stop callers around join
+
+  // Sender-thread only (and Start, before the thread exists).
+  std::map<std::string, Endpoint> endpoints;
+  std::set<std::string> logged_unconfigured;
+  std::map<int64_t, int64_t> hold_until;  // outbox id -> not before (a write failed)
+  std::mt19937_64 rng{std::random_device{}()};
+  int64_t last_read_error_log_ms = 0;
+
+  int64_t Now() const { return options.clock(); }
+  bool Stopping() const {
+    std::lock_guard<std::mutex> lk(mu);
+    return stop;
+  }
+
+  void Apply(NewConfig c);
+  void Loop();
+  bool Pass(int64_t* wait_ms);
+  int64_t TakeToken(Endpoint& ep, int64_t now);
+  int64_t Backoff(int64_t attempts);
+  void Attempt(Endpoint& ep, const Row& row);
+  void Expire(Endpoint& ep, const Row& row, int64_t now);
+  bool Record(const Row& row, int64_t attempts, const std::string& state, int64_t next_attempt_ms,
+              const std::string& last_error, const PostResult* attempt, int64_t at_ms, int64_t now);
+};
+
+void WebhookSender::Impl::Apply(NewConfig c) {
+  std::map<std::string, Endpoint> next;
+  for (size_t i = 0; i < c.webhooks.size(); ++i) {
+    const std::string name = c.webhooks[i].name;
+    Endpoint ep;
+    if (auto it = endpoints.find(name); it != endpoints.end()) ep = std::move(it->second);
+    ep.config = std::move(c.webhooks[i]);
+    ep.secret = std::move(c.secrets[i]);
+    logged_unconfigured.erase(name);
+    next[name] = std::move(ep);
+  }
+  endpoints = std::move(next);
+}
+
+void WebhookSender::Impl::Loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      if (stop) return;
+      if (update) {
+        NewConfig c = std::move(*update);
+        update.reset();
+        lk.unlock();
+        Apply(std::move(c));
+        lk.lock();
+      }
+      woken = false;
+    }
+    int64_t wait_ms = std::max<int64_t>(options.poll_ms, 1);
+    bool progressed = Pass(&wait_ms);
+    std::unique_lock<std::mutex> lk(mu);
+    if (stop) return;
+    if (progressed) continue;
+    cv.wait_for(lk, std::chrono::milliseconds(std::max<int64_t>(wait_ms, 1)),
+                [&] { return stop || woken || update.has_value(); });
+  }
+}
+
+bool WebhookSender::Impl::Pass(int64_t* wait_ms) {
+  auto heads = RunQuery(options.db_path, std::string(kHeadSql));
+  if (!heads.ok()) {
+    int64_t now = Now();
+    if (now - last_read_error_log_ms >= 60000) {
+      last_read_error_log_ms = now;
+      Log(LogLevel::kWarn, "", "webhooks: cannot read the outbox: " + heads.status().message());
+    }
+    return false;
+  }
+  bool progressed = false;
+  for (const auto& cells : heads->rows) {
+    if (Stopping()) break;
+    Row row = ParseRow(cells);
+    auto it = endpoints.find(row.webhook);
+    if (it == endpoints.end()) {
+      if (logged_unconfigured.insert(row.webhook).second) {
+        Log(LogLevel::kWarn, "",
+            Who(row.webhook) +
+                " is not configured: its pending events stay pending until a configuration "
+                "names it again");
+      }
+      continue;
+    }
+    Endpoint& ep = it->second;
+    const int64_t now = Now();
+    if (auto h = hold_until.find(row.id); h != hold_until.end()) {
+      if (h->second > now) {
+        *wait_ms = std::min(*wait_ms, h->second - now);
+        continue;
+      }
+      hold_until.erase(h);
+    }
+    if (row.next_attempt_ms > now) {
+      *wait_ms = std::min(*wait_ms, row.next_attempt_ms - now);
+      continue;
+    }
+    if (now >= row.created_ms + ep.config.max_age_ms) {
+      Expire(ep, row, now);
+      progressed = true;
+      continue;
+    }
+    if (int64_t token_wait = TakeToken(ep, now); token_wait > 0) {
+      *wait_ms = std::min(*wait_ms, token_wait);
+      continue;
+    }
+    Attempt(ep, row);
+    progressed = true;
+  }
+  return progressed;
+}
+
+// 0 = a token was taken; otherwise the milliseconds until one is available.
+int64_t WebhookSender::Impl::TakeToken(Endpoint& ep, int64_t now) {
+  const double per_minute = options.rate_per_minute;
+  if (per_minute <= 0) return 0;  // unlimited
+  const double capacity =
+      options.rate_burst > 0 ? options.rate_burst : std::max(1.0, std::floor(per_minute));
+  const double per_ms = per_minute / 60000.0;
+  if (!ep.bucket_started) {
+    ep.bucket_started = true;
+    ep.tokens = capacity;
+    ep.tokens_at_ms = now;
+  }
+  if (now > ep.tokens_at_ms) {
+    ep.tokens = std::min(capacity, ep.tokens + static_cast<double>(now - ep.tokens_at_ms) * per_ms);
+  }
+  ep.tokens_at_ms = now;  // a clock that went back refills nothing
+  if (ep.tokens >= 1.0) {
+    ep.tokens -= 1.0;
+    return 0;
+  }
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - ep.tokens) / per_ms)));
+}
+
+int64_t WebhookSender::Impl::Backoff(int64_t attempts) {
+  double d = static_cast<double>(std::max<int64_t>(options.backoff_base_ms, 1));
+  const double max = static_cast<double>(std::max(options.backoff_max_ms, options.backoff_base_ms));
+  for (int64_t i = 1; i < attempts && d < max; ++i) d *= std::max(options.backoff_factor, 1.0);
+  d = std::min(d, max);
+  const double j = std::clamp(options.backoff_jitter, 0.0, 1.0);
+  std::uniform_real_distribution<double> u(-j, j);
+  return std::max<int64_t>(1, static_cast<int64_t>(d * (1.0 + u(rng))));
+}
+
+// Writes one outcome; returns false (and holds the row) when the store refused.
+bool WebhookSender::Impl::Record(const Row& row, int64_t attempts, const std::string& state,
+                                 int64_t next_attempt_ms, const std::string& last_error,
+                                 const PostResult* attempt, int64_t at_ms, int64_t now) {
+  const bool done = state != "pending";
+  Status s = options.store->Write([&](WriteTxn& txn) -> Status {
+    if (attempt != nullptr) {
+      auto r = txn.Exec(
+          "INSERT INTO deliveries (outbox_id, attempt, at_ms, http_status, error, duration_ms) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+          {row.id, attempts, at_ms,
+           attempt->http_status > 0 ? SqlValue(int64_t{attempt->http_status}) : SqlValue(nullptr),
+           attempt->error.empty() ? SqlValue(nullptr) : SqlValue(attempt->error),
+           attempt->duration_ms});
+      if (!r.ok()) return r.status();
+    }
+    auto r = txn.Exec(
+        "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, done_ms = ?5, "
+        "last_error = ?6 WHERE id = ?1 AND state = 'pending'",
+        {row.id, state, attempts, next_attempt_ms, done ? SqlValue(now) : SqlValue(nullptr),
+         last_error.empty() ? SqlValue(nullptr) : SqlValue(last_error)});
+    return r.ok() ? Status::Ok() : r.status();
+  });
+  if (s.ok()) return true;
+  // The outcome is lost; the row is still pending and will be sent again
+  // (receivers dedupe by event id). Hold it so a closed store is not a busy loop.
+  hold_until[row.id] = now + std::max<int64_t>(options.poll_ms, 1000);
+  Log(LogLevel::kWarn, "",
+      Who(row.webhook) + ": cannot record the outcome of event " + row.event.event_id + ": " +
+          s.message());
+  std::lock_guard<std::mutex> lk(mu);
+  ++stats.write_errors;
+  return false;
+}
+
+void WebhookSender::Impl::Expire(Endpoint& ep, const Row& row, int64_t now) {
+  std::string error = "max_age " + FormatDurationMs(ep.config.max_age_ms) +
+                      " passed before delivery (" + std::to_string(row.attempts) + " attempts";
+  if (!row.last_error.empty()) error += "; last error: " + row.last_error;
+  error += ")";
+  if (Record(row, row.attempts, "failed", row.next_attempt_ms, error, nullptr, now, now)) {
+    Log(LogLevel::kWarn, "",
+        Who(row.webhook) + ": event " + row.event.event_id + " failed: " + error);
+    std::lock_guard<std::mutex> lk(mu);
+    ++stats.failed;
+  }
+}
+
+void WebhookSender::Impl::Attempt(Endpoint& ep, const Row& row) {
+  if (!ep.client) {
+    auto c = HttpClient::Create();
+    if (!c.ok()) {
+      Log(LogLevel::kError, "", Who(row.webhook) + ": " + c.status().message());
+      hold_until[row.id] = Now() + std::max<int64_t>(options.poll_ms, 1000);
+      return;
+    }
+    ep.client = std::move(c).value();
+  }
+  const int64_t at = Now();
+  PostRequest req;
+  req.url = ep.config.url;
+  req.body = ep.config.format == "slack" ? BuildSlackPayload(row.event) : row.payload;
+  req.event_id = row.event.event_id;
+  req.secret = ep.secret;
+  req.timestamp_s = at / 1000;
+  req.timeout_ms = ep.config.timeout_ms;
+  PostResult r = ep.client->Post(req, at);
+  const int64_t now = Now();
+  const int64_t attempts = row.attempts + 1;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    ++stats.attempts;
+  }
+  if (r.http_status > 0 && !r.error.empty() && !r.body_excerpt.empty()) {
+    r.error += ": " + Printable(r.body_excerpt, 200);
+  }
+  const Verdict v = Classify(r);
+  const std::string tag =
+      Who(row.webhook) + ": event " + row.event.event_id + " attempt " + std::to_string(attempts);
+  if (v == Verdict::kDelivered) {
+    if (Record(row, attempts, "delivered", row.next_attempt_ms, "", &r, at, now)) {
+      Log(LogLevel::kDebug, "",
+          tag + " delivered (HTTP " + std::to_string(r.http_status) + ", " +
+              std::to_string(r.duration_ms) + " ms)");
+      std::lock_guard<std::mutex> lk(mu);
+      ++stats.delivered;
+    }
+    return;
+  }
+  if (v == Verdict::kFailed) {
+    const std::string error = r.error + " (not retried)";
+    if (Record(row, attempts, "failed", row.next_attempt_ms, error, &r, at, now)) {
+      Log(LogLevel::kWarn, "", tag + " failed: " + error);
+      std::lock_guard<std::mutex> lk(mu);
+      ++stats.failed;
+    }
+    return;
+  }
+  const bool honour_retry_after =
+      r.retry_after_ms >= 0 && (r.http_status == 429 || r.http_status == 503);
+  const int64_t delay = honour_retry_after ? r.retry_after_ms : Backoff(attempts);
+  const int64_t next = now + delay;
+  const int64_t deadline = row.created_ms + ep.config.max_age_ms;
+  if (next >= deadline) {
+    const std::string error = r.error + "; max_age " + FormatDurationMs(ep.config.max_age_ms) +
+                              " passed after " + std::to_string(attempts) + " attempts";
+    if (Record(row, attempts, "failed", row.next_attempt_ms, error, &r, at, now)) {
+      Log(LogLevel::kWarn, "", tag + " failed: " + error);
+      std::lock_guard<std::mutex> lk(mu);
+      ++stats.failed;
+    }
+    return;
+  }
+  if (Record(row, attempts, "pending", next, r.error, &r, at, now)) {
+    Log(attempts == 1 ? LogLevel::kWarn : LogLevel::kInfo, "",
+        tag + " failed: " + r.error + "; retry in " + FormatDurationMs(delay));
+    std::lock_guard<std::mutex> lk(mu);
+    ++stats.retried;
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+WebhookSender::WebhookSender(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WebhookSender::~WebhookSender() { Stop(); }
+
+Result<std::unique_ptr<WebhookSender>> WebhookSender::Start(Options options) {
+  if (options.store == nullptr) return Status::InvalidArgument("webhook sender: no store");
+  if (options.db_path.empty()) return Status::InvalidArgument("webhook sender: no database path");
+  auto config = ReadSecrets(std::move(options.webhooks));
+  if (!config.ok()) return config.status();
+  WebhookGlobalInit();
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  if (!impl->options.clock) impl->options.clock = &SystemNowMs;
+  impl->Apply(std::move(config).value());
+  Impl* p = impl.get();
+  impl->thread = std::thread([p] { p->Loop(); });
+  return std::unique_ptr<WebhookSender>(new WebhookSender(std::move(impl)));
+}
+
+Status WebhookSender::Update(std::vector<WebhookConfig> webhooks) {
+  auto config = ReadSecrets(std::move(webhooks));
+  if (!config.ok()) {
+    Log(LogLevel::kError, "", "webhooks: configuration not changed: " + config.status().message());
+    return config.status();
+  }
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->update = std::move(config).value();
+  }
+  impl_->cv.notify_one();
+  return Status::Ok();
+}
+
+void WebhookSender::Wake() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->woken = true;
+  }
+  impl_->cv.notify_one();
+}
+
+void WebhookSender::Stop() {
+  if (!impl_) return;
+  std::lock_guard<std::mutex> stop_lock(impl_->stop_mu);
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_one();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+WebhookSender::Stats WebhookSender::stats() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  return impl_->stats;
+}
+
+Result<TestDelivery> SendTestEvent(const WebhookConfig& webhook, int64_t now_ms) {
+  auto secret = ReadWebhookSecret(webhook);
+  if (!secret.ok()) return secret.status();
+  auto client = HttpClient::Create();
+  if (!client.ok()) return client.status();
+  const EventPayloadInput e = SampleEvent(now_ms);
+  PostRequest req;
+  req.url = webhook.url;
+  req.body = webhook.format == "slack" ? BuildSlackPayload(e) : BuildEventPayload(e);
+  req.event_id = e.event_id;
+  req.secret = std::move(secret).value();
+  req.timestamp_s = now_ms / 1000;
+  req.timeout_ms = webhook.timeout_ms;
+  PostResult r = (*client)->Post(req, now_ms);
+  TestDelivery d;
+  d.http_status = r.http_status;
+  d.error = std::move(r.error);
+  d.duration_ms = r.duration_ms;
+  d.body_excerpt = std::move(r.body_excerpt);
+  return d;
+}
+
+}  // namespace originwatch
