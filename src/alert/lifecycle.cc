@@ -96,6 +96,16 @@ Status EvaluateLeafExpiry(WriteTxn& txn, const CertInfo& leaf, const AlertContex
   ExpiryEvaluation ev = EvaluateExpiry(prev, leaf, origins, t, now_ms);
   if (Status s = SaveState(txn, key, CertExpiryStateToJson(ev.state), now_ms); !s.ok()) return s;
   if (ev.event) return RecordEvent(txn, *ev.event, ctx);
+  // No event, but the set of origins serving the certificate may have grown
+  // or shrunk (another origin's first probe): the open alert names them all.
+  if (ev.state.open && !origins.empty()) {
+    std::string joined;
+    for (const std::string& o : origins) joined += (joined.empty() ? "" : ",") + o;
+    auto u = txn.Exec(
+        "UPDATE alerts SET origin = ?2, last_seen_ms = ?3 WHERE dedup_key = ?1 AND resolved_ms IS NULL",
+        {std::string(rule::kCertExpiry) + "|" + leaf.sha256_hex, joined, now_ms});
+    if (!u.ok()) return u.status();
+  }
   return Status::Ok();
 }
 
@@ -158,16 +168,17 @@ Status RecordEvent(WriteTxn& txn, const AlertEvent& e, const AlertContext& ctx) 
           "INSERT INTO alerts (dedup_key, rule, origin, variant, address, severity, opened_ms, "
           "last_seen_ms, finding_code, summary, fix) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10) "
           "ON CONFLICT (dedup_key) WHERE resolved_ms IS NULL DO UPDATE SET severity = excluded.severity, "
-          "last_seen_ms = excluded.last_seen_ms, summary = excluded.summary, fix = excluded.fix",
+          "last_seen_ms = excluded.last_seen_ms, summary = excluded.summary, fix = excluded.fix, "
+          "origin = excluded.origin",
           {e.key, e.rule, e.origin, e.variant, e.address, severity, e.at_ms, e.finding_code, e.summary, e.fix});
       if (!r.ok()) return r.status();
       break;
     }
     case AlertKind::kUpdated: {
       auto r = txn.Exec(
-          "UPDATE alerts SET severity = ?2, last_seen_ms = ?3, summary = ?4, fix = ?5, finding_code = ?6 "
-          "WHERE dedup_key = ?1 AND resolved_ms IS NULL",
-          {e.key, severity, e.at_ms, e.summary, e.fix, e.finding_code});
+          "UPDATE alerts SET severity = ?2, last_seen_ms = ?3, summary = ?4, fix = ?5, finding_code = ?6, "
+          "origin = ?7 WHERE dedup_key = ?1 AND resolved_ms IS NULL",
+          {e.key, severity, e.at_ms, e.summary, e.fix, e.finding_code, e.origin});
       if (!r.ok()) return r.status();
       break;
     }

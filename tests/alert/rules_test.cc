@@ -174,6 +174,8 @@ struct StateRuleCase {
   std::vector<ProbeResult> siblings;
   Severity severity;
 };
+// Named in test listings by its name, not its bytes.
+[[maybe_unused]] void PrintTo(const StateRuleCase& c, std::ostream* os) { *os << c.name; }
 
 struct Thresholds {
   int fail_after;
@@ -369,6 +371,8 @@ struct CertChangeCase {
   std::optional<Severity> expected;  // nullopt: no event
   std::string mentions;
 };
+// Named in test listings by its name, not its bytes.
+void PrintTo(const CertChangeCase& c, std::ostream* os) { *os << c.name; }
 
 class CertChangedTest : public ::testing::TestWithParam<CertChangeCase> {};
 
@@ -439,6 +443,8 @@ struct DowngradeCase {
   std::optional<Severity> expected;
   std::string mentions;
 };
+// Named in test listings by its name, not its bytes.
+void PrintTo(const DowngradeCase& c, std::ostream* os) { *os << c.name; }
 
 class DowngradeTest : public ::testing::TestWithParam<DowngradeCase> {};
 
@@ -528,6 +534,8 @@ struct ExpiryCase {
   int64_t left_s;
   std::optional<Severity> expected;
 };
+// Named in test listings by its name, not its bytes.
+void PrintTo(const ExpiryCase& c, std::ostream* os) { *os << c.name; }
 
 CertInfo CertWith(int64_t lifetime_s, int64_t left_s) {
   CertInfo c = Leaf("expiring");
@@ -637,6 +645,8 @@ struct AddressCase {
   std::optional<Severity> expected;
   std::string added, removed;
 };
+// Named in test listings by its name, not its bytes.
+void PrintTo(const AddressCase& c, std::ostream* os) { *os << c.name; }
 
 class AddressesTest : public ::testing::TestWithParam<AddressCase> {};
 
