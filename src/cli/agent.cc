@@ -1,3 +1,4 @@
+#include "originwatch/clock.h"
 #include "cli/agent.h"
 
 #include <pthread.h>
@@ -25,12 +26,6 @@
 
 namespace originwatch::cli {
 namespace {
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 uint64_t Fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
@@ -141,13 +136,13 @@ class EngineShard {
         }
         Apply(std::move(*next));
       }
-      int64_t now = WallMs();
+      int64_t now = UnixNowMs();
       std::vector<ProbeSpec> due_now = scheduler_->TakeDue(now);
       const bool started_any = !due_now.empty();
       for (ProbeSpec& spec : due_now) StartProbe(std::move(spec), now);
       int wait = 250;
       if (auto due = scheduler_->NextDue()) {
-        wait = static_cast<int>(std::clamp<int64_t>(*due - WallMs(), 0, 250));
+        wait = static_cast<int>(std::clamp<int64_t>(*due - UnixNowMs(), 0, 250));
         // Due but held back by a per-address cap: wait for a completion
         // rather than spin.
         if (wait == 0 && !started_any) wait = 10;
@@ -186,7 +181,7 @@ class EngineShard {
       }
       it = it->second.empty() ? latest_.erase(it) : std::next(it);
     }
-    scheduler_->SetProbes(std::move(plan.probes), WallMs());
+    scheduler_->SetProbes(std::move(plan.probes), UnixNowMs());
   }
 
   void StartProbe(ProbeSpec spec, int64_t now) {
@@ -221,7 +216,7 @@ class EngineShard {
     all.reserve(variants.size());
     for (const auto& [k, v] : variants) all.push_back(v);
     DiagnoseOptions dopts;
-    dopts.now_s = WallMs() / 1000;
+    dopts.now_s = UnixNowMs() / 1000;
     dopts.profiles = profiles_;
     Diagnosis d = Diagnose(all, dopts);
 
@@ -322,7 +317,7 @@ std::vector<OriginRecord> OriginRecords(const AgentConfig& cfg) {
 void RecordAddresses(Store& store, const std::map<std::string, std::vector<std::string>>& resolved,
                      const alert::AlertContext& ctx) {
   if (resolved.empty()) return;
-  const int64_t now = WallMs();
+  const int64_t now = UnixNowMs();
   Status s = store.Write([&](WriteTxn& txn) -> Status {
     for (const auto& [origin, addresses] : resolved) {
       if (Status st = alert::ApplyAddresses(txn, origin, addresses, ctx, now); !st.ok()) return st;
@@ -375,7 +370,7 @@ int RunAgent(const AgentArgs& args) {
     return 2;
   }
   std::unique_ptr<Store> store = std::move(store_or).value();
-  if (Status s = store->SyncOrigins(OriginRecords(cfg), WallMs()); !s.ok()) {
+  if (Status s = store->SyncOrigins(OriginRecords(cfg), UnixNowMs()); !s.ok()) {
     std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
     return 2;
   }
@@ -420,14 +415,14 @@ int RunAgent(const AgentArgs& args) {
           " probes per interval round, " + std::to_string(shards) + " engine thread(s), database " +
           cfg.database);
 
-  const int64_t started = WallMs();
+  const int64_t started = UnixNowMs();
   int64_t next_prune = started;
   int64_t next_stats = started + 60000;
   int exit_code = 0;
   for (;;) {
     timespec ts{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &ts);
-    int64_t now = WallMs();
+    int64_t now = UnixNowMs();
     if (sig == SIGTERM || sig == SIGINT) {
       Log(LogLevel::kInfo, "", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                                    ": draining in-flight probes");

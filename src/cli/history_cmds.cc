@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "originwatch/clock.h"
 #include "cli/history_cmds.h"
 #include "originwatch/config.h"
 #include "originwatch/store.h"
@@ -10,12 +11,6 @@
 
 namespace originwatch::cli {
 namespace {
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool Print(const QueryResult& q, const std::string& format) {
   if (format == "csv") {
@@ -101,7 +96,7 @@ int RunReportCmd(const HistoryArgs& args) {
     }
     return 0;
   }
-  auto q = Report(db, args.kind, args.arg, WallMs());
+  auto q = Report(db, args.kind, args.arg, UnixNowMs());
   if (!q.ok()) {
     std::cerr << "originwatch report: " << q.status().message() << "\n";
     return 2;
@@ -132,7 +127,7 @@ int RunWebhookTest(const std::string& config_path, const std::string& name) {
     return 2;
   }
   WebhookGlobalInit();
-  auto res = SendTestEvent(*hook, WallMs());
+  auto res = SendTestEvent(*hook, UnixNowMs());
   if (!res.ok()) {
     std::cerr << "originwatch webhook test: " << res.status().message() << "\n";
     return 2;

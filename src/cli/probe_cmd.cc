@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "originwatch/clock.h"
 #include "cli/render.h"
 #include "originwatch/config.h"
 #include "originwatch/diagnose.h"
@@ -69,8 +70,7 @@ int RunProbe(const ProbeArgs& args) {
     }
   }
 
-  int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t now_s = UnixNowS();
   std::vector<std::string> addresses = args.connect;
   std::vector<ProbeResult> results;
   VariantMatrix m = DefaultMatrix(host, port, {});

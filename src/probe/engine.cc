@@ -12,6 +12,7 @@
 //   close CQE --> callback, Conn deleted.
 // Every SQE that can wait on the peer carries a linked timeout derived from
 // the probe's deadline, so every Conn ends.
+#include "originwatch/clock.h"
 #include "originwatch/engine.h"
 
 #include <arpa/inet.h>
@@ -30,18 +31,6 @@
 
 namespace originwatch {
 namespace {
-
-int64_t MonoMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 constexpr size_t kRecvBufferSize = 16 * 1024;
 constexpr int kTagMain = 1;
@@ -127,7 +116,7 @@ struct Conn {
   void LinkDeadline(io_uring_sqe* sqe, int64_t deadline_mono) {
     sqe->flags |= IOSQE_IO_LINK;
     ring().Prep(sqe, &op_main);
-    ts = core::MsToTimespec(deadline_mono - MonoMs());
+    ts = core::MsToTimespec(deadline_mono - MonotonicMs());
     io_uring_sqe* t = ring().GetSqe();
     io_uring_prep_link_timeout(t, &ts, 0);
     ring().Prep(t, &op_timeout);
@@ -135,8 +124,8 @@ struct Conn {
   }
 
   void Start() {
-    start_mono = MonoMs();
-    result.started_at_ms = WallMs();
+    start_mono = MonotonicMs();
+    result.started_at_ms = UnixNowMs();
     int64_t connect_ms = std::min(result.spec.connect_timeout_ms, result.spec.timeout_ms);
     connect_deadline = start_mono + connect_ms;
     deadline = start_mono + result.spec.timeout_ms;
@@ -191,7 +180,7 @@ struct Conn {
         default: return Fail(Outcome::kNetworkError, std::string("connect: ") + std::strerror(err));
       }
     }
-    connected_mono = MonoMs();
+    connected_mono = MonotonicMs();
     result.connect_ms = connected_mono - start_mono;
     phase = Phase::kHandshaking;
     // The SSL exists only from here to the end of the handshake.
@@ -209,7 +198,7 @@ struct Conn {
       return Close();
     }
     if (st == tls::Handshake::State::kDone) {
-      result.handshake_ms = MonoMs() - connected_mono;
+      result.handshake_ms = MonotonicMs() - connected_mono;
       hs->Fill(&result);
       // Client Finished (TLS 1.3) and close_notify: a clean goodbye, so the
       // origin's logs show a completed handshake, not an aborted one.
@@ -233,7 +222,7 @@ struct Conn {
   }
 
   void IssueSend(Phase) {
-    if (MonoMs() >= deadline) return TimedOut();
+    if (MonotonicMs() >= deadline) return TimedOut();
     sending = true;
     ring().Reserve(2);
     io_uring_sqe* sqe = ring().GetSqe();
@@ -242,7 +231,7 @@ struct Conn {
   }
 
   void IssueRecv() {
-    if (MonoMs() >= deadline) return TimedOut();
+    if (MonotonicMs() >= deadline) return TimedOut();
     sending = false;
     ring().Reserve(2);
     io_uring_sqe* sqe = ring().GetSqe();
@@ -305,7 +294,7 @@ struct Conn {
     Close();
   }
 
-  void FinishTimes() { result.total_ms = MonoMs() - start_mono; }
+  void FinishTimes() { result.total_ms = MonotonicMs() - start_mono; }
 
   void Close() {
     if (phase != Phase::kFlushing || result.total_ms == 0) FinishTimes();

@@ -24,6 +24,7 @@
 #include <set>
 #include <thread>
 
+#include "originwatch/clock.h"
 #include "originwatch/log.h"
 #include "originwatch/store.h"
 #include "originwatch/webhook.h"
@@ -107,12 +108,6 @@ Verdict Classify(const PostResult& r) {
   if (r.http_status >= 200 && r.http_status <= 299) return Verdict::kDelivered;
   if (r.http_status == 0 || r.http_status == 429 || r.http_status >= 500) return Verdict::kRetry;
   return Verdict::kFailed;
-}
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // Control characters of a receiver's answer never reach the log or the table.
@@ -448,7 +443,7 @@ Result<std::unique_ptr<WebhookSender>> WebhookSender::Start(Options options) {
   WebhookGlobalInit();
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  if (!impl->options.clock) impl->options.clock = &SystemNowMs;
+  if (!impl->options.clock) impl->options.clock = &UnixNowMs;
   impl->Apply(std::move(config).value());
   Impl* p = impl.get();
   impl->thread = std::thread([p] { p->Loop(); });

@@ -103,6 +103,25 @@ TEST_F(AgentTest, RunKeepsAHistoryThatQueriesAndReportsShow) {
   EXPECT_NE(agent_.Log().find("stopped:"), std::string::npos) << agent_.Log();
 }
 
+TEST_F(AgentTest, TwoEngineThreadsShareTheOriginsAndStoreEveryOne) {
+  std::string agent = Agent();
+  agent.insert(agent.find("ca_file"), "engine_threads = 2\n");
+  std::string origins;
+  for (const char* name : {"healthy", "sni-required", "expired", "plain-http"}) {
+    for (int i = 0; i < 2; ++i) origins += Origin(name, std::string(name) + "-" + std::to_string(i));
+  }
+  WriteConfig(agent + origins);
+  ASSERT_TRUE(StartAgent({"--duration", "3s"}));
+  ASSERT_EQ(agent_.Wait(milliseconds(20000)), 0) << agent_.Log();
+  EXPECT_NE(agent_.Log().find("2 engine thread(s)"), std::string::npos) << agent_.Log();
+  // Every origin x variant has a latest row, whichever engine probed it.
+  EXPECT_EQ(Count("SELECT count(*) FROM latest"), 8 * 2);
+  EXPECT_EQ(Count("SELECT count(DISTINCT origin) FROM latest"), 8);
+  EXPECT_EQ(Count("SELECT count(*) FROM latest WHERE origin LIKE 'sni-required-%' AND sni = '(none)' "
+                  "AND outcome = 'tls_alert'"),
+            2);
+}
+
 TEST_F(AgentTest, SigtermWhileProbesAreInFlightLosesNoCompletedResult) {
   // The blackhole's probes take the whole 2 s timeout: SIGTERM lands while one
   // is in flight, and the drain must wait for it and store it.

@@ -1,3 +1,4 @@
+#include "tls/ossl.h"
 #include "support/test_client.h"
 
 #include <arpa/inet.h>
@@ -45,16 +46,6 @@ int Version(const std::string& s) {
   return 0;
 }
 
-std::string Errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
 
 void InfoCallback(const SSL* ssl, int where, int ret) {
   // SSL_CB_READ_ALERT and SSL_CB_WRITE_ALERT share the SSL_CB_ALERT bit: test both.
@@ -163,7 +154,7 @@ ClientOutcome TlsOverFd(int fd_in, const ClientOptions& o) {
   if (r != 1) {
     out.sys_errno = errno;
     out.ssl_error = SSL_get_error(ssl.get(), r);
-    out.error_text = Errors();
+    out.error_text = tls::DrainErrors();
   } else {
     out.handshake_ok = true;
     out.version = SSL_get_version(ssl.get());

@@ -12,6 +12,7 @@
 // kDraining: our side is shut down (FIN sent after any alert), we read and drop
 // until the client closes or 5 s pass. Closing with unread input would send a
 // RST that can destroy the alert or answer before the client reads it.
+#include "tls/ossl.h"
 #include "support/tls_server.h"
 
 #include <arpa/inet.h>
@@ -72,16 +73,6 @@ int64_t NowMs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
 
 bool ParseVersion(const std::string& s, int* out) {
   if (s.empty()) {
@@ -389,7 +380,7 @@ bool TlsTestServer::Impl::SetupTls() {
     ok = SSL_CTX_set_ciphersuites(ctx.get(), opts.ciphersuites.c_str());
   }
   if (!ok) {
-    std::fprintf(stderr, "tls_server: bad version/cipher settings: %s\n", OpenSslErrors().c_str());
+    std::fprintf(stderr, "tls_server: bad version/cipher settings: %s\n", tls::DrainErrors().c_str());
     return false;
   }
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);

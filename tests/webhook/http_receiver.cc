@@ -1,3 +1,4 @@
+#include "originwatch/clock.h"
 #include "webhook/http_receiver.h"
 
 #include <arpa/inet.h>
@@ -25,12 +26,6 @@ bool IEquals(std::string_view a, std::string_view b) {
   return true;
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 const char* Reason(int status) {
   switch (status) {
     case 200:
@@ -55,7 +50,7 @@ const char* Reason(int status) {
 // Waits for fd to be readable; false on stop, deadline or error.
 bool WaitReadable(int fd, int stop_fd, int64_t deadline_ms) {
   for (int i = 0; i < 100000; ++i) {
-    int64_t left = deadline_ms - NowMs();
+    int64_t left = deadline_ms - UnixNowMs();
     if (left <= 0) return false;
     pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     int n = ::poll(p, 2, static_cast<int>(std::min<int64_t>(left, 1000)));
@@ -190,7 +185,7 @@ void HttpReceiver::Run(int listen_fd, int stop_fd) {
 
 void HttpReceiver::Serve(int fd, int stop_fd) {
   constexpr size_t kMax = 1 << 20;
-  const int64_t deadline = NowMs() + 5000;  // a request must arrive whole within 5 s
+  const int64_t deadline = UnixNowMs() + 5000;  // a request must arrive whole within 5 s
   std::string in;
   size_t header_end = std::string::npos;
   size_t content_length = 0;
@@ -234,7 +229,7 @@ void HttpReceiver::Serve(int fd, int stop_fd) {
     in.append(buf, static_cast<size_t>(n));
   }
   req.body = in.substr(header_end + 4, content_length);
-  req.at_ms = NowMs();
+  req.at_ms = UnixNowMs();
   {
     std::lock_guard<std::mutex> lk(mu_);
     requests_.push_back(req);
@@ -244,9 +239,9 @@ void HttpReceiver::Serve(int fd, int stop_fd) {
   HttpReply reply = NextReply();
   if (reply.delay_ms > 0) {
     // Ends early when the client hangs up (POLLRDHUP) or on Stop.
-    const int64_t until = NowMs() + reply.delay_ms;
+    const int64_t until = UnixNowMs() + reply.delay_ms;
     for (int i = 0; i < 100000; ++i) {
-      int64_t left = until - NowMs();
+      int64_t left = until - UnixNowMs();
       if (left <= 0) break;
       pollfd p[2] = {{fd, POLLRDHUP, 0}, {stop_fd, POLLIN, 0}};
       int n = ::poll(p, 2, static_cast<int>(std::min<int64_t>(left, 1000)));
