@@ -283,6 +283,43 @@ Status ApplyProbe(WriteTxn& txn, const WrittenProbe& w, const ProbeResult& r,
   return Status::Ok();
 }
 
+Status RetireRemoved(WriteTxn& txn, const AlertContext& ctx, int64_t now_ms) {
+  auto gone = txn.Query(
+      "SELECT a.key, a.state FROM alert_state a JOIN variants v ON a.key = 'variant:' || v.id "
+      "JOIN origins o ON o.id = v.origin_id WHERE o.removed_at IS NOT NULL");
+  if (!gone.ok()) return gone.status();
+  for (const auto& row : gone->rows) {
+    if (!row[0] || !row[1]) continue;
+    auto state = AlertStateFromJson(*row[1]);
+    if (state.ok()) {
+      for (const AlertEvent& e :
+           RetireVariant(state.value(), "the origin was removed from the configuration", now_ms)) {
+        if (Status s = RecordEvent(txn, e, ctx); !s.ok()) return s;
+      }
+    }
+    auto del = txn.Exec("DELETE FROM alert_state WHERE key = ?1", {*row[0]});
+    if (!del.ok()) return del.status();
+  }
+  // Expiry alerts: re-evaluated against the origins configured now; a
+  // certificate nobody serves any more resolves.
+  auto open = txn.Query(
+      "SELECT c.sha256, c.not_before, c.not_after, c.subject, c.common_name FROM alerts a "
+      "JOIN certificates c ON a.dedup_key = 'cert_expiry|' || c.sha256 "
+      "WHERE a.rule = 'cert_expiry' AND a.resolved_ms IS NULL");
+  if (!open.ok()) return open.status();
+  for (const auto& row : open->rows) {
+    if (!row[0] || !row[1] || !row[2]) continue;
+    CertInfo cert;
+    cert.sha256_hex = *row[0];
+    cert.not_before = std::stoll(*row[1]);
+    cert.not_after = std::stoll(*row[2]);
+    cert.subject = row[3].value_or("");
+    cert.common_name = row[4].value_or("");
+    if (Status s = EvaluateLeafExpiry(txn, cert, ctx, now_ms); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
 Status ApplyAddresses(WriteTxn& txn, const std::string& origin, const std::vector<std::string>& addresses,
                       const AlertContext& ctx, int64_t now_ms) {
   const std::string key = "addresses:" + origin;

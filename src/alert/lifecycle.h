@@ -45,6 +45,12 @@ Status ApplyProbe(WriteTxn& txn, const WrittenProbe& w, const ProbeResult& r,
 Status ApplyAddresses(WriteTxn& txn, const std::string& origin, const std::vector<std::string>& addresses,
                       const AlertContext& ctx, int64_t now_ms);
 
+// Closes what no probe will close any more: the open alerts of variants whose
+// origin was removed from the configuration (RetireVariant, then their state
+// is dropped), and the expiry alerts of certificates that no configured origin
+// serves now. Called after SyncOrigins at start and on every reload.
+Status RetireRemoved(WriteTxn& txn, const AlertContext& ctx, int64_t now_ms);
+
 // Writes one event: alerts row (open/update/resolve), alert_events row with the
 // webhook payload, and an outbox row per matching webhook.
 Status RecordEvent(WriteTxn& txn, const AlertEvent& e, const AlertContext& ctx);

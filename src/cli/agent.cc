@@ -327,6 +327,13 @@ void RecordAddresses(Store& store, const std::map<std::string, std::vector<std::
   if (!s.ok()) Log(LogLevel::kError, "", "recording address sets: " + s.message());
 }
 
+// Closes the alerts of origins the configuration no longer has.
+void RetireRemoved(Store& store, const alert::AlertContext& ctx) {
+  const int64_t now = UnixNowMs();
+  Status s = store.Write([&](WriteTxn& txn) { return alert::RetireRemoved(txn, ctx, now); });
+  if (!s.ok()) Log(LogLevel::kError, "", "closing alerts of removed origins: " + s.message());
+}
+
 void LogConfigErrors(const std::vector<ConfigError>& errors) {
   for (const ConfigError& e : errors) Log(LogLevel::kError, "", e.ToString());
 }
@@ -398,6 +405,7 @@ int RunAgent(const AgentArgs& args) {
   std::map<std::string, std::vector<std::string>> resolved;
   std::vector<ShardPlan> plans = BuildPlans(cfg, shards, alerts, &resolved);
   RecordAddresses(*store, resolved, *alerts);
+  RetireRemoved(*store, *alerts);
   size_t total_probes = 0;
   for (const ShardPlan& p : plans) total_probes += p.probes.size();
   for (int i = 0; i < shards; ++i) {
@@ -466,6 +474,7 @@ int RunAgent(const AgentArgs& args) {
       std::map<std::string, std::vector<std::string>> fresh_resolved;
       std::vector<ShardPlan> fresh_plans = BuildPlans(fresh, shards, alerts, &fresh_resolved);
       RecordAddresses(*store, fresh_resolved, *alerts);
+      RetireRemoved(*store, *alerts);
       for (int i = 0; i < shards; ++i) engines[static_cast<size_t>(i)]->Update(std::move(fresh_plans[static_cast<size_t>(i)]));
       ParseLogLevel(fresh.log_level, &level);
       SetLogLevel(level);

@@ -183,6 +183,36 @@ TEST_F(AlertsTest, EventsCommittedBeforeSigkillAreDeliveredAfterRestartInOrderOn
   EXPECT_EQ(Count("SELECT count(*) FROM outbox WHERE state = 'delivered'"), static_cast<int64_t>(committed.size()));
 }
 
+TEST_F(AlertsTest, RemovingAnOriginWithAnOpenAlertResolvesItOnReload) {
+  const uint16_t port = Serve("sni-required");
+  WriteConfig(port);
+  AgentProcess agent;
+  ASSERT_TRUE(agent.Start({OW_BINARY, "run", "-c", config_}, (dir_ / "agent.log").string()));
+  ASSERT_TRUE(receiver_.WaitForRequests(1, milliseconds(15000))) << agent.Log();
+  EXPECT_EQ(Events()[0]["kind"], "firing");
+
+  // The same file without the origin (an IP-only origin on a closed port keeps
+  // the config valid; it has its own alerts, which the test ignores).
+  auto closed = ClosedPort::Reserve();
+  ASSERT_NE(closed, nullptr);
+  {
+    std::ofstream f(config_);
+    f << "[agent]\ndatabase = \"" << db_ << "\"\ninterval = \"1s\"\ntimeout = \"2s\"\n"
+      << "ca_file = \"" << ca_file_ << "\"\n\n[[origin]]\nname = \"other\"\nhost = \"127.0.0.1\"\nport = "
+      << closed->port() << "\n\n[[webhook]]\nname = \"ops\"\nurl = \"" << receiver_.Url()
+      << "\"\nrules = [\"sni_changed\"]\n";
+  }
+  agent.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& e : Events())
+      if (e["kind"] == "resolved" && e["origin"]["name"] == "promo") return true;
+    return false;
+  }, milliseconds(10000))) << agent.Log();
+  EXPECT_EQ(Count("SELECT count(*) FROM open_alerts WHERE origin = 'promo'"), 0);
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(milliseconds(15000)), 0) << agent.Log();
+}
+
 TEST_F(AlertsTest, WebhookTestCommandReportsTheReceiversAnswer) {
   WriteConfig(Serve("healthy"));
   AgentProcess p;
