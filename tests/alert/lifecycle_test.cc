@@ -22,6 +22,7 @@
 #include "originwatch/probe.h"
 #include "originwatch/store.h"
 #include "originwatch/webhook.h"
+#include "support/results.h"
 
 namespace originwatch::testing {
 namespace {
@@ -34,67 +35,25 @@ constexpr int64_t kNowS = kNowMs / 1000;
 // ---------------------------------------------------------------------------
 // ProbeResult values built by hand.
 
-// A leaf of a 90-day certificate that expires `days_left` days after kNowMs.
-// `fingerprint` picks the sha256 (64 copies of one hex digit).
+// A leaf of a 90-day certificate for `name` that expires `days_left` days
+// after kNowMs. `fingerprint` picks the sha256 (64 copies of one hex digit).
 CertInfo Leaf(const std::string& name, char fingerprint, int64_t days_left) {
-  CertInfo c;
-  c.subject = "CN=" + name;
-  c.issuer = "CN=Test Intermediate";
-  c.common_name = name;
-  c.serial_hex = "0A0B";
-  c.dns_names = {name};
-  c.not_after = kNowS + days_left * kDayS;
-  c.not_before = c.not_after - 90 * kDayS;
-  c.key_type = KeyType::kEc;
-  c.key_bits = 256;
-  c.key_curve = "prime256v1";
-  c.signature_algorithm = "ecdsa-with-SHA256";
-  c.sha256_hex = std::string(64, fingerprint);
-  c.der = std::string("\x30\x82\x01\x00", 4) + name + fingerprint;
-  return c;
+  return TestLeaf(name, {name}, kNowS, days_left, KeyType::kEc, UniformSha256(fingerprint));
 }
 
+// The probe of `origin` at 127.0.0.1 with SNI `host`.
 ProbeSpec Spec(const std::string& origin, const std::string& host) {
-  ProbeSpec s;
-  s.origin = origin;
-  s.host = host;
-  s.address = "127.0.0.1";
-  s.port = 443;
-  s.sni = host;
-  s.profile = "modern";
-  s.expect_names = {host};
-  return s;
+  return TestSpec(origin, host, "127.0.0.1", host);
 }
 
+// A success serving `leaf` alone, its name check recorded as the engine does.
 ProbeResult Ok(const ProbeSpec& spec, int64_t started_at_ms, const CertInfo& leaf) {
-  ProbeResult r;
-  r.spec = spec;
-  r.started_at_ms = started_at_ms;
-  r.connect_ms = 1;
-  r.handshake_ms = 4;
-  r.total_ms = 5;
-  r.outcome = Outcome::kOk;
-  r.version = "TLSv1.3";
-  r.cipher = "TLS_AES_128_GCM_SHA256";
-  r.group = "X25519";
-  r.chain = {leaf};
-  r.chain_verified = true;
-  r.verify_code = 0;
-  r.names = {{spec.host, true}};
-  return r;
+  return WithNamesCovered(OkResult(spec, started_at_ms, {leaf}));
 }
 
-ProbeResult Fail(const ProbeSpec& spec, int64_t started_at_ms, Outcome outcome = Outcome::kRefused,
-                 int alert = -1) {
-  ProbeResult r;
-  r.spec = spec;
-  r.started_at_ms = started_at_ms;
-  r.connect_ms = outcome == Outcome::kRefused ? -1 : 1;
-  r.total_ms = 2;
-  r.outcome = outcome;
-  r.alert = alert;
-  r.error_text = outcome == Outcome::kRefused ? "Connection refused" : "handshake failed";
-  return r;
+// A connection refused (the failure every test here needs).
+ProbeResult Fail(const ProbeSpec& spec, int64_t started_at_ms) {
+  return FailedResult(spec, started_at_ms, Outcome::kRefused, -1, "Connection refused");
 }
 
 WebhookConfig Webhook(const std::string& name, std::vector<std::string> rules = {},

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "originwatch/alert.h"
+#include "support/results.h"
 
 namespace originwatch::testing {
 namespace {
@@ -25,66 +26,19 @@ constexpr char kAddr[] = "127.0.0.1";
 const std::optional<std::string> kSni = std::string(kHost);
 const std::optional<std::string> kNoSni = std::nullopt;
 
-std::string FakeSha(const std::string& seed) {
-  std::string out = seed;
-  out.resize(64, '0');
-  return out;
-}
-
-CertInfo Intermediate() {
-  CertInfo c;
-  c.subject = "CN=Test Intermediate CA,O=Test";
-  c.issuer = "CN=Test Root CA,O=Test";
-  c.common_name = "Test Intermediate CA";
-  c.not_before = kNowS - 365 * kDay;
-  c.not_after = kNowS + 365 * kDay;
-  c.key_type = KeyType::kRsa;
-  c.key_bits = 2048;
-  c.is_ca = true;
-  c.sha256_hex = FakeSha("inter");
-  return c;
-}
-
+// A leaf for kHost with 60 of its 90 days left at kNowS, named by its
+// fingerprint FakeSha256(seed).
 CertInfo Leaf(const std::string& seed = "good", std::vector<std::string> names = {kHost}) {
-  CertInfo c;
-  c.subject = "CN=" + std::string(kHost);
-  c.issuer = Intermediate().subject;
-  c.common_name = kHost;
-  c.serial_hex = "01";
-  c.dns_names = std::move(names);
-  c.not_before = kNowS - 30 * kDay;
-  c.not_after = kNowS + 60 * kDay;
-  c.key_type = KeyType::kEc;
-  c.key_bits = 256;
-  c.key_curve = "prime256v1";
-  c.sha256_hex = FakeSha(seed);
-  return c;
+  return TestLeaf(kHost, std::move(names), kNowS, 60, KeyType::kEc, FakeSha256(seed));
 }
 
-ProbeSpec Spec(std::optional<std::string> sni, const std::string& addr = kAddr) {
-  ProbeSpec s;
-  s.origin = "promo";
-  s.host = kHost;
-  s.address = addr;
-  s.sni = std::move(sni);
-  s.expect_names = {kHost};
-  return s;
+ProbeSpec Spec(std::optional<std::string> sni) {
+  return TestSpec("promo", kHost, kAddr, std::move(sni));
 }
 
+// A successful handshake serving `leaf` followed by the intermediate.
 ProbeResult Ok(std::optional<std::string> sni = kSni, CertInfo leaf = Leaf()) {
-  ProbeResult r;
-  r.spec = Spec(std::move(sni));
-  r.outcome = Outcome::kOk;
-  r.connect_ms = 1;
-  r.handshake_ms = 5;
-  r.total_ms = 6;
-  r.version = "TLSv1.3";
-  r.cipher = "TLS_AES_128_GCM_SHA256";
-  r.group = "X25519";
-  r.chain = {std::move(leaf), Intermediate()};
-  r.chain_verified = true;
-  r.verify_code = 0;
-  return r;
+  return OkResult(Spec(std::move(sni)), 0, {std::move(leaf), TestIntermediate(kNowS)});
 }
 
 ProbeResult Negotiated(const std::string& version, const std::string& cipher) {
@@ -95,12 +49,7 @@ ProbeResult Negotiated(const std::string& version, const std::string& cipher) {
 }
 
 ProbeResult Fail(std::optional<std::string> sni, Outcome outcome, int alert = -1) {
-  ProbeResult r;
-  r.spec = Spec(std::move(sni));
-  r.outcome = outcome;
-  r.alert = alert;
-  r.connect_ms = 1;
-  return r;
+  return FailedResult(Spec(std::move(sni)), 0, outcome, alert);
 }
 
 ProbeResult Untrusted() {
@@ -388,8 +337,8 @@ TEST_P(CertChangedTest, OneEventPerChangeNoneWhileUnchanged) {
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].kind, AlertKind::kEvent);
   EXPECT_EQ(e[0].severity, *c.expected);
-  EXPECT_EQ(e[0].key, "promo|cert_changed|" + FakeSha("good") + ">" + c.next().sha256_hex);
-  EXPECT_EQ(e[0].facts_before.at("sha256"), FakeSha("good"));
+  EXPECT_EQ(e[0].key, "promo|cert_changed|" + FakeSha256("good") + ">" + c.next().sha256_hex);
+  EXPECT_EQ(e[0].facts_before.at("sha256"), FakeSha256("good"));
   EXPECT_EQ(e[0].facts_after.at("sha256"), c.next().sha256_hex);
   EXPECT_TRUE(Has(e[0].message, c.mentions)) << e[0].message;
   EXPECT_FALSE(e[0].fix.empty());
@@ -430,9 +379,9 @@ TEST(CertChangedTest2, CertificateSeenOnAFailedHandshakeCountsAsServed) {
   Variant v;
   v.Feed(Ok());
   ProbeResult failed = Fail(kSni, Outcome::kTlsAlert, 40);
-  failed.chain = {Leaf("new"), Intermediate()};
+  failed.chain = {Leaf("new"), TestIntermediate(kNowS)};
   EXPECT_EQ(OfRule(v.Feed(failed), rule::kCertChanged).size(), 1u);
-  EXPECT_EQ(v.state().last_leaf.sha256, FakeSha("new"));
+  EXPECT_EQ(v.state().last_leaf.sha256, FakeSha256("new"));
 }
 
 // --- downgrade ---------------------------------------------------------------

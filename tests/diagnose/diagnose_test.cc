@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/results.h"
+
 namespace originwatch::testing {
 namespace {
 
@@ -20,100 +22,33 @@ constexpr char kHost[] = "activity.example.com";
 constexpr char kAddr1[] = "127.0.0.1";
 constexpr char kAddr2[] = "127.0.0.2";
 
-std::string FakeSha(const std::string& seed) {
-  std::string out = seed;
-  out.resize(64, '0');
-  return out;
-}
-
-CertInfo Intermediate() {
-  CertInfo c;
-  c.subject = "CN=Test Intermediate CA,O=Test";
-  c.issuer = "CN=Test Root CA,O=Test";
-  c.common_name = "Test Intermediate CA";
-  c.not_before = kNow - 365 * kDay;
-  c.not_after = kNow + 365 * kDay;
-  c.key_type = KeyType::kRsa;
-  c.key_bits = 2048;
-  c.is_ca = true;
-  c.sha256_hex = FakeSha("inter");
-  return c;
-}
-
-CertInfo Root() {
-  CertInfo c = Intermediate();
-  c.subject = c.issuer;
-  c.common_name = "Test Root CA";
-  c.self_issued = true;
-  c.sha256_hex = FakeSha("root");
-  return c;
-}
-
+// Every leaf here is a 90-day certificate issued 30 days before kNow.
 CertInfo Leaf(const std::string& cn, std::vector<std::string> dns, KeyType key = KeyType::kEc) {
-  CertInfo c;
-  c.subject = "CN=" + cn;
-  c.issuer = Intermediate().subject;
-  c.common_name = cn;
-  c.serial_hex = "01";
-  c.dns_names = std::move(dns);
-  c.not_before = kNow - 30 * kDay;
-  c.not_after = kNow + 60 * kDay;
-  c.key_type = key;
-  c.key_bits = key == KeyType::kEc ? 256 : 2048;
-  c.key_curve = key == KeyType::kEc ? "prime256v1" : "";
-  c.sha256_hex = FakeSha(cn + (key == KeyType::kEc ? "ec" : "rsa"));
-  return c;
+  return TestLeaf(cn, std::move(dns), kNow, 60, key);
 }
 
 CertInfo GoodLeaf(KeyType key = KeyType::kEc) { return Leaf(kHost, {kHost}, key); }
 
-ProbeSpec Spec(std::optional<std::string> sni, const std::string& profile,
-               const std::string& addr) {
-  ProbeSpec s;
-  s.origin = "promo";
-  s.host = kHost;
-  s.address = addr;
-  s.sni = std::move(sni);
-  s.profile = profile;
-  s.expect_names = {kHost};
-  return s;
-}
-
 const std::optional<std::string> kSni = std::string(kHost);
 const std::optional<std::string> kNoSni = std::nullopt;
 
-// A successful handshake serving `leaf` followed by the intermediate.
+// A successful handshake serving `leaf` followed by the intermediate; the
+// legacy-rsa profile negotiates TLS 1.2 with a suite matching the leaf's key.
 ProbeResult Ok(std::optional<std::string> sni, const std::string& profile = "modern",
                CertInfo leaf = GoodLeaf(), const std::string& addr = kAddr1) {
-  ProbeResult r;
-  r.spec = Spec(std::move(sni), profile, addr);
-  r.outcome = Outcome::kOk;
-  r.connect_ms = 1;
-  r.handshake_ms = 5;
-  r.total_ms = 6;
+  const bool ec = leaf.key_type == KeyType::kEc;
+  ProbeResult r = OkResult(TestSpec("promo", kHost, addr, std::move(sni), profile), 0,
+                           {std::move(leaf), TestIntermediate(kNow)});
   if (profile == "legacy-rsa") {
     r.version = "TLSv1.2";
-    r.cipher = leaf.key_type == KeyType::kEc ? "ECDHE-ECDSA-AES128-GCM-SHA256"
-                                             : "ECDHE-RSA-AES128-GCM-SHA256";
-  } else {
-    r.version = "TLSv1.3";
-    r.cipher = "TLS_AES_128_GCM_SHA256";
+    r.cipher = ec ? "ECDHE-ECDSA-AES128-GCM-SHA256" : "ECDHE-RSA-AES128-GCM-SHA256";
   }
-  r.group = "X25519";
-  r.chain = {std::move(leaf), Intermediate()};
-  r.chain_verified = true;
-  r.verify_code = 0;
   return r;
 }
 
 ProbeResult Fail(std::optional<std::string> sni, Outcome outcome, int alert = -1,
                  const std::string& profile = "modern", const std::string& addr = kAddr1) {
-  ProbeResult r;
-  r.spec = Spec(std::move(sni), profile, addr);
-  r.outcome = outcome;
-  r.alert = alert;
-  r.connect_ms = outcome == Outcome::kRefused || outcome == Outcome::kConnectTimeout ? -1 : 1;
-  return r;
+  return FailedResult(TestSpec("promo", kHost, addr, std::move(sni), profile), 0, outcome, alert);
 }
 
 DiagnoseOptions Options() {
@@ -384,7 +319,7 @@ class ChainUntrustedTest : public ::testing::TestWithParam<UntrustedCase> {};
 TEST_P(ChainUntrustedTest, ChainNotLeadingToTrustedRootIsChainUntrustedWithCaHint) {
   const UntrustedCase& c = GetParam();
   ProbeResult r = Ok(kSni);
-  if (c.send_root) r.chain.push_back(Root());
+  if (c.send_root) r.chain.push_back(TestRoot(kNow));
   r.verify_code = c.code;
   r.verify_error = "verify failed";
   r.verify_depth = c.depth;

@@ -21,72 +21,38 @@
 
 #include "store/migrate.h"
 #include "store/sqlite_util.h"
+#include "support/results.h"
 
 namespace originwatch::testing {
 namespace {
 
 // ---------------------------------------------------------------------------
-// A tiny ProbeResult factory.
+// The values of tests/support/results.h in this file's terms.
 
-CertInfo MakeCert(const std::string& cn, char fingerprint_digit, int64_t not_after_s,
-                  const std::string& issuer = "CN=Test Intermediate") {
-  CertInfo c;
-  c.subject = "CN=" + cn;
-  c.issuer = issuer;
-  c.common_name = cn;
-  c.serial_hex = "0A0B";
-  c.dns_names = {cn};
-  c.not_before = not_after_s - 90 * 86400;
-  c.not_after = not_after_s;
-  c.key_type = KeyType::kEc;
-  c.key_bits = 256;
-  c.key_curve = "prime256v1";
-  c.signature_algorithm = "ecdsa-with-SHA256";
-  c.sha256_hex = std::string(64, fingerprint_digit);
-  c.der = std::string("\x30\x82\x01\x00", 4) + cn;
+// A 90-day leaf for `cn` issued by MakeIntermediate, expiring at `not_after_s`
+// and named by 64 copies of `fingerprint_digit`.
+CertInfo MakeCert(const std::string& cn, char fingerprint_digit, int64_t not_after_s) {
+  CertInfo c =
+      TestLeafExpiringAt(cn, {cn}, not_after_s, KeyType::kEc, UniformSha256(fingerprint_digit));
+  c.issuer = "CN=Test Intermediate";
   return c;
 }
 
+// The CA certificate "CN=Test Intermediate" the chains here end with.
+CertInfo MakeIntermediate(int64_t not_after_s) {
+  CertInfo c = MakeCert("Test Intermediate", 'i', not_after_s);
+  c.issuer = "CN=Test Root";
+  return c;
+}
+
+// A probe of "<origin>.example" at `address`.
 ProbeSpec MakeSpec(const std::string& origin, const std::string& address,
-                   std::optional<std::string> sni, const std::string& profile = "modern") {
-  ProbeSpec s;
-  s.origin = origin;
-  s.host = origin + ".example";
-  s.address = address;
-  s.sni = std::move(sni);
-  s.profile = profile;
-  return s;
+                   std::optional<std::string> sni) {
+  return TestSpec(origin, origin + ".example", address, std::move(sni));
 }
 
 ProbeResult MakeOk(const ProbeSpec& spec, int64_t ts, std::vector<CertInfo> chain) {
-  ProbeResult r;
-  r.spec = spec;
-  r.started_at_ms = ts;
-  r.connect_ms = 3;
-  r.handshake_ms = 12;
-  r.total_ms = 15;
-  r.outcome = Outcome::kOk;
-  r.version = "TLSv1.3";
-  r.cipher = "TLS_AES_128_GCM_SHA256";
-  r.group = "X25519";
-  r.chain = std::move(chain);
-  r.chain_verified = true;
-  r.verify_code = 0;
-  r.names = {{spec.host, true}};
-  return r;
-}
-
-ProbeResult MakeFail(const ProbeSpec& spec, int64_t ts, Outcome outcome, int alert = -1,
-                     const std::string& error = "handshake failed") {
-  ProbeResult r;
-  r.spec = spec;
-  r.started_at_ms = ts;
-  r.connect_ms = outcome == Outcome::kRefused ? -1 : 3;
-  r.total_ms = 4;
-  r.outcome = outcome;
-  r.alert = alert;
-  r.error_text = error;
-  return r;
+  return WithNamesCovered(OkResult(spec, ts, std::move(chain)));
 }
 
 // ---------------------------------------------------------------------------
@@ -183,7 +149,8 @@ TEST_F(StoreTest, MigratesAnExistingVersionZeroDatabaseWithNoTables) {
 TEST_F(StoreTest, ReopeningAMigratedDatabaseKeepsItsHistory) {
   auto store = OpenStore(Opts());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->Enqueue(MakeFail(MakeSpec("a", "127.0.0.1", "a"), 1000, Outcome::kRefused)));
+  ASSERT_TRUE(
+      store->Enqueue(FailedResult(MakeSpec("a", "127.0.0.1", "a"), 1000, Outcome::kRefused)));
   store.reset();
   store = OpenStore(Opts());
   ASSERT_TRUE(store);
@@ -345,7 +312,7 @@ TEST_F(StoreTest, ThousandResultsAreWrittenInFewBatches) {
 TEST_F(StoreTest, EachCertificateIsStoredOnceByFingerprint) {
   auto store = OpenStore(Opts());
   ASSERT_TRUE(store);
-  const auto inter = MakeCert("Test Intermediate", 'i', 2100000000, "CN=Test Root");
+  const auto inter = MakeIntermediate(2100000000);
   const auto leaf_a = MakeCert("a.example", 'a', 2000000000);
   const auto leaf_b = MakeCert("b.example", 'b', 2000000000);
   for (int i = 0; i < 50; ++i) {
@@ -380,7 +347,7 @@ TEST_F(StoreTest, FullQueueDropsAndCountsWithoutBlocking) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &blocker), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   const auto spec = MakeSpec("q", "127.0.0.1", std::nullopt);
-  ASSERT_TRUE(store->Enqueue(MakeFail(spec, 1, Outcome::kRefused)));
+  ASSERT_TRUE(store->Enqueue(FailedResult(spec, 1, Outcome::kRefused)));
   // Wait (bounded) until the writer has taken that item and is stuck on the lock.
   for (int i = 0; i < 5000 && store->stats().queue_depth != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -388,7 +355,9 @@ TEST_F(StoreTest, FullQueueDropsAndCountsWithoutBlocking) {
   ASSERT_EQ(store->stats().queue_depth, 0u);
   int accepted = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 10; ++i) accepted += store->Enqueue(MakeFail(spec, 2 + i, Outcome::kRefused));
+  for (int i = 0; i < 10; ++i) {
+    accepted += store->Enqueue(FailedResult(spec, 2 + i, Outcome::kRefused));
+  }
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_LT(took, std::chrono::seconds(1));  // the writer is stuck; Enqueue is not
   EXPECT_EQ(accepted, 4);
@@ -416,11 +385,11 @@ TEST_F(StoreTest, AFailingHookRollsBackOnlyItsOwnItem) {
   auto store = OpenStore(o);
   ASSERT_TRUE(store);
   const auto spec = MakeSpec("h", "127.0.0.1", "h.example");
-  ASSERT_TRUE(store->Enqueue(MakeFail(spec, 1000, Outcome::kRefused)));
+  ASSERT_TRUE(store->Enqueue(FailedResult(spec, 1000, Outcome::kRefused)));
   ASSERT_TRUE(store->Enqueue(
-      MakeFail(spec, 2000, Outcome::kRefused), std::nullopt,
+      FailedResult(spec, 2000, Outcome::kRefused), std::nullopt,
       [](WriteTxn&, const WrittenProbe&) { return Status::Internal("alert rule failed"); }));
-  ASSERT_TRUE(store->Enqueue(MakeFail(spec, 3000, Outcome::kRefused)));
+  ASSERT_TRUE(store->Enqueue(FailedResult(spec, 3000, Outcome::kRefused)));
   store->Flush();
   EXPECT_EQ(store->stats().committed, 2u);
   EXPECT_EQ(store->stats().write_errors, 1u);
@@ -441,8 +410,8 @@ TEST_F(StoreTest, SyncOriginsMarksAbsentOriginsRemovedAndKeepsTheirHistory) {
                   ->SyncOrigins(
                       {{"a", "a.example", 443, {"prod", "eu"}}, {"b", "b.example", 8443, {}}}, 1000)
                   .ok());
-  ASSERT_TRUE(
-      store->Enqueue(MakeFail(MakeSpec("b", "127.0.0.1", "b.example"), 1500, Outcome::kRefused)));
+  ASSERT_TRUE(store->Enqueue(
+      FailedResult(MakeSpec("b", "127.0.0.1", "b.example"), 1500, Outcome::kRefused)));
   ASSERT_TRUE(store->SyncOrigins({{"a", "a2.example", 443, {"prod"}}}, 2000).ok());
   store->Close();
   EXPECT_EQ(Scalar("SELECT host || ' ' || tags || ' ' || first_seen || ' ' || "
@@ -456,7 +425,7 @@ TEST_F(StoreTest, SyncOriginsMarksAbsentOriginsRemovedAndKeepsTheirHistory) {
 TEST_F(StoreTest, PruneDeletesOldRowsInStepsAndKeepsNewOnes) {
   auto store = OpenStore(Opts());
   ASSERT_TRUE(store);
-  const auto inter = MakeCert("Test Intermediate", 'i', 2100000000, "CN=Test Root");
+  const auto inter = MakeIntermediate(2100000000);
   const auto old_leaf = MakeCert("old.example", 'o', 2000000000);
   const auto new_leaf = MakeCert("new.example", 'n', 2000000000);
   const int64_t cutoff = 1700000100000;
@@ -505,7 +474,7 @@ class HistoryTest : public StoreTest {
     // An hour of margin keeps days_left exact while the test runs.
     leaf_a_ = MakeCert("shop.example", 'a', now_s_ + 10 * 86400 + 3600);
     leaf_b_ = MakeCert("shop.example", 'b', now_s_ + 40 * 86400 + 3600);
-    const auto inter = MakeCert("Test Intermediate", 'i', now_s_ + 900 * 86400, "CN=Test Root");
+    const auto inter = MakeIntermediate(now_s_ + 900 * 86400);
     auto store = OpenStore(Opts());
     ASSERT_TRUE(store);
     ASSERT_TRUE(
@@ -518,12 +487,15 @@ class HistoryTest : public StoreTest {
     const auto blog = MakeSpec("blog", "192.0.2.9", "blog.example");
     const FindingRecord lead{"sni_required", "works with SNI, fails without SNI (alert 112)"};
     store->Enqueue(MakeOk(sni, kT0, {leaf_a_, inter}));
-    store->Enqueue(MakeFail(nosni, kT0, Outcome::kTlsAlert, 112, "tlsv1 unrecognized name"), lead);
+    store->Enqueue(FailedResult(nosni, kT0, Outcome::kTlsAlert, 112, "tlsv1 unrecognized name"),
+                   lead);
     store->Enqueue(MakeOk(blog, kT0, {leaf_a_, inter}));
-    store->Enqueue(MakeFail(sni, kT0 + kMinute, Outcome::kRefused, -1, "Connection refused"));
+    store->Enqueue(FailedResult(sni, kT0 + kMinute, Outcome::kRefused, -1, "Connection refused"));
     store->Enqueue(
-        MakeFail(nosni, kT0 + kMinute, Outcome::kTlsAlert, 112, "tlsv1 unrecognized name"), lead);
-    store->Enqueue(MakeFail(sni, kT0 + 2 * kMinute, Outcome::kRefused, -1, "Connection refused"));
+        FailedResult(nosni, kT0 + kMinute, Outcome::kTlsAlert, 112, "tlsv1 unrecognized name"),
+        lead);
+    store->Enqueue(
+        FailedResult(sni, kT0 + 2 * kMinute, Outcome::kRefused, -1, "Connection refused"));
     store->Enqueue(MakeOk(sni, kT0 + 3 * kMinute, {leaf_b_, inter}));
     store->Close();
     ASSERT_EQ(store->stats().committed, 7u);
