@@ -221,8 +221,13 @@ struct Conn {
     IssueRecv();
   }
 
-  void IssueSend(Phase) {
-    if (MonotonicMs() >= deadline) return TimedOut();
+  void IssueSend(Phase for_phase) {
+    if (MonotonicMs() >= deadline) {
+      // The goodbye after a completed handshake is best effort: the result is
+      // already recorded and must not turn into a timeout.
+      if (for_phase == Phase::kFlushing) return Close();
+      return TimedOut();
+    }
     sending = true;
     ring().Reserve(2);
     io_uring_sqe* sqe = ring().GetSqe();
