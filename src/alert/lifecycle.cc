@@ -63,7 +63,34 @@ std::vector<std::string> SplitComma(const std::string& s) {
   return out;
 }
 
-// Expiry of one leaf, shared by every origin serving it.
+Status EvaluateLeafExpiry(WriteTxn& txn, const CertInfo& leaf, const AlertContext& ctx, int64_t now_ms);
+
+// Expiry of one leaf, seen by one probe of `origin`, on the hot path (every
+// successful probe). A certificate shared by thousands of origins (a CDN's
+// wildcard) must not cost a query over all of them per probe: decide first
+// with this origin alone, which is O(1), and look up every origin serving the
+// certificate only when something changes (an event, or a variant that starts
+// serving it while its alert is open).
+Status ObserveLeafExpiry(WriteTxn& txn, const CertInfo& leaf, const std::string& origin,
+                         bool newly_served, const AlertContext& ctx, int64_t now_ms) {
+  const std::string key = "cert:" + leaf.sha256_hex;
+  CertExpiryState prev;
+  if (auto json = LoadState(txn, key)) {
+    auto parsed = CertExpiryStateFromJson(*json);
+    if (parsed.ok()) prev = parsed.value();
+  }
+  ExpiryEvaluation quick = EvaluateExpiry(prev, leaf, {origin}, ctx.For(origin), now_ms);
+  if (!quick.event && !(newly_served && quick.state.open)) {
+    // Nothing changed (no event means the same open/closed state and
+    // severity): a closed state needs no write; an open one records last_seen.
+    if (!prev.open) return Status::Ok();
+    return SaveState(txn, key, CertExpiryStateToJson(quick.state), now_ms);
+  }
+  return EvaluateLeafExpiry(txn, leaf, ctx, now_ms);
+}
+
+// Expiry of one leaf, shared by every origin serving it: the full evaluation,
+// with every origin that serves it now (their strictest thresholds apply).
 Status EvaluateLeafExpiry(WriteTxn& txn, const CertInfo& leaf, const AlertContext& ctx, int64_t now_ms) {
   auto serving = txn.Query(
       "SELECT DISTINCT o.name FROM variant_state vs "
@@ -263,7 +290,8 @@ Status ApplyProbe(WriteTxn& txn, const WrittenProbe& w, const ProbeResult& r,
     if (!u.ok()) return u.status();
   }
   if (const CertInfo* leaf = r.leaf()) {
-    if (Status s = EvaluateLeafExpiry(txn, *leaf, ctx, now_ms); !s.ok()) return s;
+    const bool newly_served = !w.before.has_value() || w.leaf_changed;
+    if (Status s = ObserveLeafExpiry(txn, *leaf, r.spec.origin, newly_served, ctx, now_ms); !s.ok()) return s;
   }
   // The certificate this variant served before: if nobody serves it any more,
   // its expiry alert resolves.
