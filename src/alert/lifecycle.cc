@@ -9,9 +9,12 @@ namespace originwatch::alert {
 namespace {
 
 std::string NewEventId() {
-  // 128 random bits as a UUIDv4: the idempotency key receivers dedupe on.
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t a = rng(), b = rng();
+  // 122 random bits as a UUIDv4: the idempotency key receivers dedupe on.
+  // Every bit comes from the kernel (std::random_device reads getrandom on
+  // Linux): a seeded PRNG would repeat ids across runs that drew the same seed.
+  static thread_local std::random_device rd;
+  auto word = [] { return (static_cast<uint64_t>(rd()) << 32) | rd(); };
+  uint64_t a = word(), b = word();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   char buf[40];
@@ -84,7 +87,10 @@ Status ObserveLeafExpiry(WriteTxn& txn, const CertInfo& leaf, const std::string&
     // Nothing changed (no event means the same open/closed state and
     // severity): a closed state needs no write; an open one records last_seen.
     if (!prev.open) return Status::Ok();
-    return SaveState(txn, key, CertExpiryStateToJson(quick.state), now_ms);
+    if (Status st = SaveState(txn, key, CertExpiryStateToJson(quick.state), now_ms); !st.ok()) return st;
+    auto u = txn.Exec("UPDATE alerts SET last_seen_ms = ?2 WHERE dedup_key = ?1 AND resolved_ms IS NULL",
+                      {std::string(rule::kCertExpiry) + "|" + leaf.sha256_hex, now_ms});
+    return u.ok() ? Status::Ok() : u.status();
   }
   return EvaluateLeafExpiry(txn, leaf, ctx, now_ms);
 }
@@ -104,8 +110,9 @@ Status EvaluateLeafExpiry(WriteTxn& txn, const CertInfo& leaf, const AlertContex
   for (const auto& row : serving->rows)
     if (row[0]) origins.push_back(*row[0]);
   // Origins sharing a certificate with different thresholds: the strictest
-  // (earliest warning) applies.
-  AlertThresholds t = ctx.global;
+  // (earliest warning) among them applies. Their own thresholds, not the
+  // global ones: an origin may relax them.
+  AlertThresholds t = origins.empty() ? ctx.global : ctx.For(origins.front());
   for (const std::string& o : origins) {
     const AlertThresholds& ot = ctx.For(o);
     t.expiry_warning_days = std::max(t.expiry_warning_days, ot.expiry_warning_days);
@@ -271,6 +278,11 @@ Status RecordEvent(WriteTxn& txn, const AlertEvent& e, const AlertContext& ctx) 
 Status ApplyProbe(WriteTxn& txn, const WrittenProbe& w, const ProbeResult& r,
                   const std::vector<ProbeResult>& siblings, const AlertContext& ctx, int64_t now_ms) {
   if (!w.state_advanced) return Status::Ok();  // a late result: history only
+  // A result of an origin removed by a reload, still in flight when the new
+  // configuration arrived: history only; its alerts were retired.
+  auto removed = txn.Query("SELECT removed_at IS NOT NULL FROM origins WHERE id = ?1", {w.origin_id});
+  if (!removed.ok()) return removed.status();
+  if (!removed->rows.empty() && removed->rows[0][0] && *removed->rows[0][0] == "1") return Status::Ok();
   const std::string key = "variant:" + std::to_string(w.variant_id);
   VariantAlertState prev;
   if (auto json = LoadState(txn, key)) {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "alert/lifecycle.h"
+#include "tls/context.h"
 #include "originwatch/config.h"
 #include "originwatch/diagnose.h"
 #include "originwatch/engine.h"
@@ -82,9 +83,15 @@ class EngineShard {
     pending_ = std::move(plan);
   }
 
-  void Stop() {
-    stop_.store(true);
+  // Stop every shard first, then Join them all: shards drain in parallel, so
+  // shutdown takes one probe timeout, not one per engine thread.
+  void RequestStop() { stop_.store(true); }
+  void Join() {
     if (thread_.joinable()) thread_.join();
+  }
+  void Stop() {
+    RequestStop();
+    Join();
   }
 
   Scheduler::Stats scheduler_stats() const {
@@ -129,9 +136,12 @@ class EngineShard {
           engine_->RunUntilIdle();
           Status s = BuildEngine(next->engine_options);
           if (!s.ok()) {
-            Log(LogLevel::kError, "", "engine " + std::to_string(index_) + ": " + s.message());
-            stop_.store(true);
-            break;
+            // The main thread validated these options; if the engine still
+            // cannot be built (the CA file vanished since), keep probing with
+            // the old one rather than stop.
+            Log(LogLevel::kError, "", "engine " + std::to_string(index_) + ": " + s.message() +
+                                          "; keeping the previous profiles and CA");
+            next->engine_options = engine_options_;
           }
         }
         Apply(std::move(*next));
@@ -157,8 +167,8 @@ class EngineShard {
     sched_stats_ = scheduler_->stats();
   }
 
+  // Builds the new engine before the old one goes: on failure nothing changes.
   Status BuildEngine(const EngineOptions& opts) {
-    engine_.reset();
     auto e = Engine::Create(opts);
     if (!e.ok()) return e.status();
     engine_ = std::move(e).value();
@@ -334,6 +344,17 @@ void RetireRemoved(Store& store, const alert::AlertContext& ctx) {
   if (!s.ok()) Log(LogLevel::kError, "", "closing alerts of removed origins: " + s.message());
 }
 
+// The profiles and CA file of a configuration, checked by OpenSSL on this
+// thread, so that a reload the engines would refuse is rejected before it
+// changes anything.
+Status ValidateTls(const AgentConfig& cfg) {
+  tls::ContextOptions o;
+  o.profiles = cfg.profiles;
+  o.ca_file = cfg.ca_file;
+  auto contexts = tls::ClientContexts::Create(o);
+  return contexts.ok() ? Status::Ok() : contexts.status();
+}
+
 void LogConfigErrors(const std::vector<ConfigError>& errors) {
   for (const ConfigError& e : errors) Log(LogLevel::kError, "", e.ToString());
 }
@@ -454,20 +475,33 @@ int RunAgent(const AgentArgs& args) {
       if (fresh.engine_threads != cfg.engine_threads)
         Log(LogLevel::kWarn, "", "reload: engine_threads changes need a restart; keeping " +
                                      std::to_string(cfg.engine_threads));
+      if (fresh.max_in_flight != cfg.max_in_flight || fresh.max_per_address != cfg.max_per_address)
+        Log(LogLevel::kWarn, "", "reload: max_in_flight / max_per_address changes need a restart; keeping " +
+                                     std::to_string(cfg.max_in_flight) + " / " + std::to_string(cfg.max_per_address));
       fresh.database = cfg.database;
       fresh.engine_threads = cfg.engine_threads;
-      if (Status s = store->SyncOrigins(OriginRecords(fresh), now); !s.ok()) {
-        Log(LogLevel::kError, "", "reload: " + s.message() + "; the previous configuration keeps running");
-        continue;
-      }
+      fresh.max_in_flight = cfg.max_in_flight;
+      fresh.max_per_address = cfg.max_per_address;
+      // Everything that can still fail is checked before anything changes:
+      // the alert thresholds, the profiles and CA (OpenSSL's verdict, the same
+      // the engines will reach), then the webhook secrets (Update applies
+      // only on success), and only then the origins table.
       auto fresh_alerts = alert::BuildAlertContext(fresh);
       if (!fresh_alerts.ok()) {
         Log(LogLevel::kError, "", "reload rejected: " + fresh_alerts.status().message() +
                                       "; the previous configuration keeps running");
         continue;
       }
+      if (Status ts = ValidateTls(fresh); !ts.ok()) {
+        Log(LogLevel::kError, "", "reload rejected: " + ts.message() + "; the previous configuration keeps running");
+        continue;
+      }
       if (Status ws = sender->Update(fresh.webhooks); !ws.ok()) {
         Log(LogLevel::kError, "", "reload rejected: " + ws.message() + "; the previous configuration keeps running");
+        continue;
+      }
+      if (Status s = store->SyncOrigins(OriginRecords(fresh), now); !s.ok()) {
+        Log(LogLevel::kError, "", "reload: " + s.message() + "; the previous configuration keeps running");
         continue;
       }
       alerts = fresh_alerts.value();
@@ -507,7 +541,8 @@ int RunAgent(const AgentArgs& args) {
     }
   }
 
-  for (auto& e : engines) e->Stop();
+  for (auto& e : engines) e->RequestStop();
+  for (auto& e : engines) e->Join();
   store->Flush();
   sender->Stop();  // the attempt in flight ends; pending deliveries resume at the next start
   WebhookSender::Stats ws = sender->stats();

@@ -96,6 +96,10 @@ int Ring::Run(int timeout_ms) {
   std::vector<io_uring_cqe> local;
   local.swap(batch_);
   for (const io_uring_cqe& c : local) {
+    // Without IORING_FEAT_EXT_ARG (kernels before 5.11), liburing implements
+    // the wait timeout with its own timeout SQE whose CQE carries
+    // LIBURING_UDATA_TIMEOUT; it is skipped only at the head of the queue.
+    if (c.user_data == LIBURING_UDATA_TIMEOUT) continue;
     auto* op = static_cast<Operation*>(io_uring_cqe_get_data(&c));
     if (op != nullptr && op->handler != nullptr) op->handler(op, c.res);
   }

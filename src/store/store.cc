@@ -859,6 +859,29 @@ Status Store::Impl::PruneFinish(int64_t cutoff) {
             "NOT EXISTS (SELECT 1 FROM leaf_changes l WHERE l.new_cert_id = certificates.id)",
             {});
   }
+  // The alert tables (schema/002): finished deliveries, events nothing still
+  // waits to deliver, and alerts resolved before the cutoff. Open alerts and
+  // pending outbox rows are never pruned, however old.
+  if (s.ok()) {
+    s = Run(d, stmts,
+            "DELETE FROM deliveries WHERE outbox_id IN "
+            "(SELECT id FROM outbox WHERE done_ms IS NOT NULL AND done_ms < ?1)",
+            {cutoff});
+  }
+  if (s.ok()) s = Run(d, stmts, "DELETE FROM outbox WHERE done_ms IS NOT NULL AND done_ms < ?1", {cutoff});
+  if (s.ok()) {
+    s = Run(d, stmts,
+            "DELETE FROM alert_events WHERE at_ms < ?1 AND "
+            "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_row = alert_events.id) AND "
+            "(alert_id IS NULL OR alert_id IN (SELECT id FROM alerts WHERE resolved_ms IS NOT NULL))",
+            {cutoff});
+  }
+  if (s.ok()) {
+    s = Run(d, stmts,
+            "DELETE FROM alerts WHERE resolved_ms IS NOT NULL AND resolved_ms < ?1 AND "
+            "NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = alerts.id)",
+            {cutoff});
+  }
   if (s.ok()) s = ExecSql(d, "COMMIT");
   if (!s.ok()) (void)ExecSql(d, "ROLLBACK");
   ClearCaches();

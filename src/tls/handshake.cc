@@ -104,9 +104,13 @@ void Handshake::OnVerifyError(int code, int depth) {
 
 void Handshake::OnAlert(bool read, int level, int desc) {
   // A warning-level alert (e.g. 112 as a warning in TLS 1.2) does not end the
-  // handshake; remember it only if nothing fatal follows.
+  // handshake: only a fatal one classifies a failure as tls_alert.
   if (read) {
-    if (alert_read_ < 0 || level == SSL3_AL_FATAL) alert_read_ = desc;
+    if (level == SSL3_AL_FATAL) {
+      if (alert_read_ < 0) alert_read_ = desc;
+    } else {
+      warning_read_ = desc;
+    }
   } else if (alert_sent_ < 0 || level == SSL3_AL_FATAL) {
     alert_sent_ = desc;
   }
@@ -213,6 +217,10 @@ void Handshake::Fill(ProbeResult* r) const {
     r->outcome = fail_outcome_;
     r->error_text = error_text_;
     if (fail_outcome_ == Outcome::kNotTls) r->first_bytes = PrintableExcerpt(first_bytes_);
+    if (alert_read_ < 0 && warning_read_ >= 0) {
+      r->error_text += " (after a warning alert " + std::to_string(warning_read_) + " " +
+                       std::string(TlsAlertName(warning_read_)) + ")";
+    }
     return;
   }
   if (state_ != State::kDone) return;

@@ -63,7 +63,8 @@ class Handshake {
   bool eof_ = false;
   int verify_code_ = 0;
   int verify_depth_ = -1;
-  int alert_read_ = -1;
+  int alert_read_ = -1;   // fatal alert received, -1 if none
+  int warning_read_ = -1; // last warning-level alert received (it does not end a handshake)
   int alert_sent_ = -1;
   Outcome fail_outcome_ = Outcome::kTlsError;
   std::string error_text_;

@@ -580,5 +580,36 @@ TEST_F(LifecycleTest, LateSuccessesDoNotResolveAnOpenAlert) {
       << "a late leaf is not evaluated for expiry either";
 }
 
+TEST_F(LifecycleTest, RetentionPrunesFinishedAlertHistoryButNeverOpenAlertsOrPendingDeliveries) {
+  cfg_.origins = {Origin("alpha"), Origin("beta")};
+  cfg_.webhooks = {Webhook("ops")};
+  Start();
+  const ProbeSpec a = Spec("alpha", "alpha.example");
+  const ProbeSpec b = Spec("beta", "beta.example");
+  int64_t t = kNowMs;
+  // alpha: fails, fires, recovers, resolves. beta: fails and stays open.
+  for (int i = 0; i < 2; ++i) Apply(Fail(a, t += kMinuteMs));
+  for (int i = 0; i < 2; ++i) Apply(Ok(a, t += kMinuteMs, Leaf("alpha.example", 'a', 60)));
+  for (int i = 0; i < 2; ++i) Apply(Fail(b, t += kMinuteMs));
+  ASSERT_EQ(Count("SELECT * FROM alert_events"), 3);
+  // alpha's two deliveries are done; beta's firing is still pending.
+  ASSERT_TRUE(store_
+                  ->Write([&](WriteTxn& txn) -> Status {
+                    auto r = txn.Exec(
+                        "UPDATE outbox SET state = 'delivered', done_ms = ?1 WHERE event_row IN "
+                        "(SELECT id FROM alert_events WHERE origin = 'alpha')",
+                        {t});
+                    return r.ok() ? Status::Ok() : r.status();
+                  })
+                  .ok());
+
+  ASSERT_TRUE(store_->Prune(t + kMinuteMs).ok());
+  EXPECT_EQ(Count("SELECT * FROM alerts WHERE origin = 'alpha'"), 0) << "resolved and delivered: pruned";
+  EXPECT_EQ(Count("SELECT * FROM alert_events WHERE origin = 'alpha'"), 0);
+  EXPECT_EQ(Count("SELECT * FROM outbox o JOIN alert_events e ON e.id = o.event_row WHERE e.origin = 'beta'"), 1)
+      << "a pending delivery is kept, however old";
+  EXPECT_EQ(Count("SELECT * FROM open_alerts WHERE origin = 'beta'"), 1) << "an open alert is kept";
+}
+
 }  // namespace
 }  // namespace originwatch::testing

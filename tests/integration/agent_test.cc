@@ -199,6 +199,31 @@ TEST_F(AgentTest, BadConfigOnSighupIsRejectedAndTheOldOneKeepsRunning) {
   EXPECT_EQ(agent_.Wait(milliseconds(15000)), 0);
 }
 
+TEST_F(AgentTest, ReloadWithACaFileOpenSslCannotLoadIsRejectedAndProbingGoesOn) {
+  const std::string origin = Origin("healthy");
+  WriteConfig(Agent() + origin);
+  ASSERT_TRUE(StartAgent());
+  ASSERT_TRUE(WaitFor([&] { return Count("SELECT count(*) FROM probes") >= 2; }, milliseconds(10000)))
+      << agent_.Log();
+  // Valid TOML, valid keys: only OpenSSL can tell the CA file is no bundle.
+  const std::string bogus = (dir_ / "not-a-bundle.pem").string();
+  { std::ofstream(bogus) << "this is not PEM\n"; }
+  std::string agent = Agent();
+  agent.replace(agent.find(ca_file_), ca_file_.size(), bogus);
+  WriteConfig(agent + origin);
+  agent_.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return agent_.Log().find("reload rejected") != std::string::npos; },
+                      milliseconds(5000)))
+      << agent_.Log();
+  EXPECT_NE(agent_.Log().find(bogus), std::string::npos) << agent_.Log();
+  int64_t n = Count("SELECT count(*) FROM probes WHERE outcome = 0");
+  ASSERT_TRUE(WaitFor([&] { return Count("SELECT count(*) FROM probes WHERE outcome = 0") >= n + 2; },
+                      milliseconds(10000)))
+      << agent_.Log();
+  agent_.Signal(SIGTERM);
+  EXPECT_EQ(agent_.Wait(milliseconds(15000)), 0);
+}
+
 TEST_F(AgentTest, BadConfigAtStartIsRefusedWithEveryError) {
   WriteConfig(Agent("soon") + "[[origin]]\nname = \"x\"\nhost = \"a.example\"\nport = 70000\n");
   ASSERT_TRUE(StartAgent());
