@@ -323,17 +323,34 @@ Status ApplyProbe(WriteTxn& txn, const WrittenProbe& w, const ProbeResult& r,
   return Status::Ok();
 }
 
-Status RetireRemoved(WriteTxn& txn, const AlertContext& ctx, int64_t now_ms) {
-  auto gone = txn.Query(
-      "SELECT a.key, a.state FROM alert_state a JOIN variants v ON a.key = 'variant:' || v.id "
-      "JOIN origins o ON o.id = v.origin_id WHERE o.removed_at IS NOT NULL");
-  if (!gone.ok()) return gone.status();
-  for (const auto& row : gone->rows) {
+std::string PlannedVariantKey(const std::string& origin, const std::string& address,
+                              const std::optional<std::string>& sni, const std::string& profile) {
+  // The store keeps "no SNI" as '' (schema/001_init.sql).
+  return origin + '\x1f' + address + '\x1f' + sni.value_or("") + '\x1f' + profile;
+}
+
+Status RetireRemoved(WriteTxn& txn, const AlertContext& ctx, const std::set<std::string>* planned,
+                     int64_t now_ms) {
+  auto all = txn.Query(
+      "SELECT a.key, a.state, o.removed_at IS NOT NULL, o.name, v.address, v.sni, v.profile "
+      "FROM alert_state a JOIN variants v ON a.key = 'variant:' || v.id "
+      "JOIN origins o ON o.id = v.origin_id");
+  if (!all.ok()) return all.status();
+  for (const auto& row : all->rows) {
     if (!row[0] || !row[1]) continue;
+    const bool origin_gone = row[2] && *row[2] == "1";
+    std::string reason;
+    if (origin_gone) {
+      reason = "the origin was removed from the configuration";
+    } else if (planned != nullptr) {
+      const std::string key = PlannedVariantKey(row[3].value_or(""), row[4].value_or(""),
+                                                row[5].value_or(""), row[6].value_or(""));
+      if (planned->count(key) == 0) reason = "the variant is no longer probed (address, SNI or profile gone)";
+    }
+    if (reason.empty()) continue;
     auto state = AlertStateFromJson(*row[1]);
     if (state.ok()) {
-      for (const AlertEvent& e :
-           RetireVariant(state.value(), "the origin was removed from the configuration", now_ms)) {
+      for (const AlertEvent& e : RetireVariant(state.value(), reason, now_ms)) {
         if (Status s = RecordEvent(txn, e, ctx); !s.ok()) return s;
       }
     }

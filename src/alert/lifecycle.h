@@ -10,6 +10,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,11 +47,19 @@ Status ApplyProbe(WriteTxn& txn, const WrittenProbe& w, const ProbeResult& r,
 Status ApplyAddresses(WriteTxn& txn, const std::string& origin, const std::vector<std::string>& addresses,
                       const AlertContext& ctx, int64_t now_ms);
 
+// The identity of a variant as the plan and the store both know it.
+std::string PlannedVariantKey(const std::string& origin, const std::string& address,
+                              const std::optional<std::string>& sni, const std::string& profile);
+
 // Closes what no probe will close any more: the open alerts of variants whose
-// origin was removed from the configuration (RetireVariant, then their state
-// is dropped), and the expiry alerts of certificates that no configured origin
-// serves now. Called after SyncOrigins at start and on every reload.
-Status RetireRemoved(WriteTxn& txn, const AlertContext& ctx, int64_t now_ms);
+// origin was removed from the configuration, or that the current plan no longer
+// probes (an address that left DNS, an SNI or profile dropped from the origin)
+// — RetireVariant, then their state is dropped — and the expiry alerts of
+// certificates that no configured origin serves now. `planned`: every
+// PlannedVariantKey of the current plan; nullptr = judge by origin only.
+// Called after SyncOrigins at start, on every reload and when DNS answers change.
+Status RetireRemoved(WriteTxn& txn, const AlertContext& ctx, const std::set<std::string>* planned,
+                     int64_t now_ms);
 
 // Writes one event: alerts row (open/update/resolve), alert_events row with the
 // webhook payload, and an outbox row per matching webhook.

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -316,6 +317,24 @@ std::vector<ShardPlan> BuildPlans(const AgentConfig& cfg, int shards,
   return plans;
 }
 
+// Origins whose name did not resolve when the plans were built.
+std::set<std::string> DnsFailures(const std::vector<ShardPlan>& plans) {
+  std::set<std::string> out;
+  for (const ShardPlan& p : plans)
+    for (const auto& [origin, message] : p.dns_errors) out.insert(origin);
+  return out;
+}
+
+// How often names are resolved again: once per interval, between 10 s and
+// 5 min. (getaddrinfo, on the main thread; a TTL-driven resolver in the loop
+// is the DNS component's job.) 0 when every origin has fixed addresses.
+int64_t ResolvePeriodMs(const AgentConfig& cfg) {
+  bool any = false;
+  for (const OriginConfig& o : cfg.origins) any |= o.connect.empty();
+  if (!any) return 0;
+  return std::clamp<int64_t>(cfg.interval_ms, 10000, 300000);
+}
+
 std::vector<OriginRecord> OriginRecords(const AgentConfig& cfg) {
   std::vector<OriginRecord> out;
   for (const OriginConfig& o : cfg.origins) out.push_back({o.name, o.host, o.port, o.tags});
@@ -337,10 +356,15 @@ void RecordAddresses(Store& store, const std::map<std::string, std::vector<std::
   if (!s.ok()) Log(LogLevel::kError, "", "recording address sets: " + s.message());
 }
 
-// Closes the alerts of origins the configuration no longer has.
-void RetireRemoved(Store& store, const alert::AlertContext& ctx) {
+// Closes the alerts of origins and variants the plan no longer probes.
+void RetireRemoved(Store& store, const alert::AlertContext& ctx, const std::vector<ShardPlan>& plans) {
+  std::set<std::string> planned;
+  for (const ShardPlan& p : plans) {
+    for (const ScheduledProbe& sp : p.probes)
+      planned.insert(alert::PlannedVariantKey(sp.spec.origin, sp.spec.address, sp.spec.sni, sp.spec.profile));
+  }
   const int64_t now = UnixNowMs();
-  Status s = store.Write([&](WriteTxn& txn) { return alert::RetireRemoved(txn, ctx, now); });
+  Status s = store.Write([&](WriteTxn& txn) { return alert::RetireRemoved(txn, ctx, &planned, now); });
   if (!s.ok()) Log(LogLevel::kError, "", "closing alerts of removed origins: " + s.message());
 }
 
@@ -426,7 +450,9 @@ int RunAgent(const AgentArgs& args) {
   std::map<std::string, std::vector<std::string>> resolved;
   std::vector<ShardPlan> plans = BuildPlans(cfg, shards, alerts, &resolved);
   RecordAddresses(*store, resolved, *alerts);
-  RetireRemoved(*store, *alerts);
+  RetireRemoved(*store, *alerts, plans);
+  std::set<std::string> dns_failed = DnsFailures(plans);
+  int64_t next_resolve = ResolvePeriodMs(cfg) > 0 ? UnixNowMs() + ResolvePeriodMs(cfg) : 0;
   size_t total_probes = 0;
   for (const ShardPlan& p : plans) total_probes += p.probes.size();
   for (int i = 0; i < shards; ++i) {
@@ -508,12 +534,34 @@ int RunAgent(const AgentArgs& args) {
       std::map<std::string, std::vector<std::string>> fresh_resolved;
       std::vector<ShardPlan> fresh_plans = BuildPlans(fresh, shards, alerts, &fresh_resolved);
       RecordAddresses(*store, fresh_resolved, *alerts);
-      RetireRemoved(*store, *alerts);
+      RetireRemoved(*store, *alerts, fresh_plans);
+      resolved = fresh_resolved;
+      dns_failed = DnsFailures(fresh_plans);
+      next_resolve = ResolvePeriodMs(fresh) > 0 ? UnixNowMs() + ResolvePeriodMs(fresh) : 0;
       for (int i = 0; i < shards; ++i) engines[static_cast<size_t>(i)]->Update(std::move(fresh_plans[static_cast<size_t>(i)]));
       ParseLogLevel(fresh.log_level, &level);
       SetLogLevel(level);
       Log(LogLevel::kInfo, "", "reloaded: " + std::to_string(fresh.origins.size()) + " origins");
       cfg = std::move(fresh);
+      continue;
+    }
+    if (next_resolve > 0 && now >= next_resolve) {
+      // Names are resolved again: new or vanished addresses, and names that
+      // start (or stop) resolving, change the plan; phases of unchanged
+      // variants are kept by the scheduler.
+      next_resolve = now + ResolvePeriodMs(cfg);
+      std::map<std::string, std::vector<std::string>> fresh_resolved;
+      std::vector<ShardPlan> fresh_plans = BuildPlans(cfg, shards, alerts, &fresh_resolved);
+      std::set<std::string> fresh_failed = DnsFailures(fresh_plans);
+      if (fresh_resolved != resolved || fresh_failed != dns_failed) {
+        Log(LogLevel::kInfo, "", "DNS answers changed: plan updated");
+        RecordAddresses(*store, fresh_resolved, *alerts);
+        RetireRemoved(*store, *alerts, fresh_plans);
+        for (int i = 0; i < shards; ++i)
+          engines[static_cast<size_t>(i)]->Update(std::move(fresh_plans[static_cast<size_t>(i)]));
+        resolved = std::move(fresh_resolved);
+        dns_failed = std::move(fresh_failed);
+      }
       continue;
     }
     if (now >= next_prune) {

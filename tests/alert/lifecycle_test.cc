@@ -580,6 +580,32 @@ TEST_F(LifecycleTest, LateSuccessesDoNotResolveAnOpenAlert) {
       << "a late leaf is not evaluated for expiry either";
 }
 
+TEST_F(LifecycleTest, VariantTheCurrentPlanNoLongerProbesHasItsOpenAlertsResolved) {
+  cfg_.origins = {Origin("alpha")};
+  cfg_.webhooks = {Webhook("ops")};
+  Start();
+  const ProbeSpec spec = Spec("alpha", "alpha.example");
+  int64_t t = kNowMs;
+  for (int i = 0; i < 2; ++i) Apply(Fail(spec, t += kMinuteMs));
+  ASSERT_EQ(Count("SELECT * FROM open_alerts"), 1);
+
+  // The plan still has this variant: nothing happens.
+  std::set<std::string> planned = {alert::PlannedVariantKey("alpha", spec.address, spec.sni, spec.profile)};
+  auto retire = [&](const std::set<std::string>& keys) {
+    return store_->Write([&](WriteTxn& txn) { return alert::RetireRemoved(txn, *ctx_, &keys, t + 1); });
+  };
+  ASSERT_TRUE(retire(planned).ok());
+  EXPECT_EQ(Count("SELECT * FROM open_alerts"), 1);
+
+  // Its address left DNS: the alert resolves, once, and its state is dropped.
+  ASSERT_TRUE(retire({alert::PlannedVariantKey("alpha", "127.0.0.9", spec.sni, spec.profile)}).ok());
+  EXPECT_EQ(Count("SELECT * FROM open_alerts"), 0);
+  EXPECT_EQ(Query("SELECT kind FROM alert_events ORDER BY id"), (Rows{{"firing"}, {"resolved"}}));
+  EXPECT_EQ(Count("SELECT * FROM alert_state WHERE key LIKE 'variant:%'"), 0);
+  ASSERT_TRUE(retire({}).ok());
+  EXPECT_EQ(Count("SELECT * FROM alert_events"), 2) << "retiring twice raises nothing";
+}
+
 TEST_F(LifecycleTest, RetentionPrunesFinishedAlertHistoryButNeverOpenAlertsOrPendingDeliveries) {
   cfg_.origins = {Origin("alpha"), Origin("beta")};
   cfg_.webhooks = {Webhook("ops")};

@@ -213,6 +213,37 @@ TEST_F(AlertsTest, RemovingAnOriginWithAnOpenAlertResolvesItOnReload) {
   EXPECT_EQ(agent.Wait(milliseconds(15000)), 0) << agent.Log();
 }
 
+TEST_F(AlertsTest, DroppingTheFailingVariantFromAnOriginResolvesItsAlertOnReload) {
+  const uint16_t port = Serve("sni-required");
+  WriteConfig(port);
+  AgentProcess agent;
+  ASSERT_TRUE(agent.Start({OW_BINARY, "run", "-c", config_}, (dir_ / "agent.log").string()));
+  ASSERT_TRUE(receiver_.WaitForRequests(1, milliseconds(15000))) << agent.Log();
+  ASSERT_EQ(Events()[0]["kind"], "firing");
+  ASSERT_EQ(Events()[0]["variant"], "no-sni profile=modern");
+
+  // The operator decides clients without SNI are not supported: "none" goes.
+  std::string text;
+  {
+    std::ifstream in(config_);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string from = "sni = [\"sni-required.fleet.test\", \"none\"]";
+  ASSERT_NE(text.find(from), std::string::npos);
+  text.replace(text.find(from), from.size(), "sni = [\"sni-required.fleet.test\"]");
+  { std::ofstream(config_) << text; }
+  agent.Signal(SIGHUP);
+  ASSERT_TRUE(receiver_.WaitForRequests(2, milliseconds(10000))) << agent.Log();
+  auto events = Events();
+  EXPECT_EQ(events[1]["kind"], "resolved");
+  EXPECT_EQ(events[1]["variant"], "no-sni profile=modern");
+  EXPECT_EQ(Count("SELECT count(*) FROM open_alerts"), 0);
+  std::this_thread::sleep_for(milliseconds(2500));
+  EXPECT_EQ(receiver_.request_count(), 2u) << "the remaining variant works: nothing more";
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(milliseconds(15000)), 0) << agent.Log();
+}
+
 TEST_F(AlertsTest, WebhookTestCommandReportsTheReceiversAnswer) {
   WriteConfig(Serve("healthy"));
   AgentProcess p;
