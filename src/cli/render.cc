@@ -47,6 +47,24 @@ std::string ResultLine(const ProbeResult& r) {
   return s;
 }
 
+// Text a server chose (certificate names, subjects) goes to a terminal: its
+// control characters are shown as \xNN so a hostile certificate cannot move
+// the cursor or change colours.
+std::string Safe(const std::string& in) {
+  std::string out;
+  out.reserve(in.size());
+  for (unsigned char c : in) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 std::string Pad(std::string s, size_t n) {
   if (s.size() < n) s.append(n - s.size(), ' ');
   return s;
@@ -90,7 +108,7 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
     const ProbeResult& r = in.results[i];
     out += "  " + Pad(labels[i], width) + "  " + Pad(Dur(r.connect_ms), 9) +
            Pad(Dur(r.handshake_ms), 11) + (r.ok() ? green : red) + ResultLine(r) + reset + "\n";
-    if (!r.ok() && !r.error_text.empty()) out += "  " + std::string(width + 22, ' ') + r.error_text + "\n";
+    if (!r.ok() && !r.error_text.empty()) out += "  " + std::string(width + 22, ' ') + Safe(r.error_text) + "\n";
     if (!r.first_bytes.empty()) out += "  " + std::string(width + 22, ' ') + "first bytes: \"" + r.first_bytes.substr(0, 60) + "\"\n";
   }
 
@@ -111,12 +129,12 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
     std::string seen;
     for (size_t i : chains[key]) seen += (seen.empty() ? "" : ", ") + labels[i];
     out += seen + "\n";
-    out += "  subject   " + leaf.subject + "\n";
-    out += "  issuer    " + leaf.issuer + "\n";
+    out += "  subject   " + Safe(leaf.subject) + "\n";
+    out += "  issuer    " + Safe(leaf.issuer) + "\n";
     std::string names;
     for (const auto& n : leaf.dns_names) names += (names.empty() ? "" : ", ") + n;
     for (const auto& n : leaf.ip_names) names += (names.empty() ? "" : ", ") + n;
-    out += "  names     " + (names.empty() ? std::string("(no subjectAltName)") : names) + "\n";
+    out += "  names     " + (names.empty() ? std::string("(no subjectAltName)") : Safe(names)) + "\n";
     int64_t days = DaysLeft(leaf, in.now_s);
     out += "  valid     " + IsoTime(leaf.not_before) + " .. " + IsoTime(leaf.not_after) + "  (" +
            (days >= 0 ? std::to_string(days) + " days left" : "expired " + std::to_string(-days) + " days ago") + ")\n";
@@ -125,7 +143,7 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
     out += "  serial    " + leaf.serial_hex + "\n";
     out += "  sha256    " + leaf.sha256_hex + "\n";
     out += "  chain     " + std::to_string(r.chain.size()) + (r.chain.size() == 1 ? " certificate" : " certificates");
-    for (size_t k = 1; k < r.chain.size() && k < 4; ++k) out += (k == 1 ? ": " : ", ") + r.chain[k].common_name;
+    for (size_t k = 1; k < r.chain.size() && k < 4; ++k) out += (k == 1 ? ": " : ", ") + Safe(r.chain[k].common_name);
     if (r.chain.size() > 4) out += ", ...";
     out += "\n";
     out += "  verify    " + (r.chain_verified ? std::string(green) + "ok" + reset
@@ -144,8 +162,8 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
     const char* c = f.severity == Severity::kCritical ? red : f.severity == Severity::kWarning ? yellow : green;
     out += std::string(bold) + (i == 0 ? "Diagnosis: " : "Also:      ") + reset + c + f.code + reset + " (" +
            std::string(SeverityName(f.severity)) + ")\n";
-    out += Wrap(f.summary, 92, "  ");
-    if (!f.fix.empty()) out += Wrap("Fix: " + f.fix, 92, "  ");
+    out += Wrap(Safe(f.summary), 92, "  ");
+    if (!f.fix.empty()) out += Wrap("Fix: " + Safe(f.fix), 92, "  ");
     out += "\n";
   }
   return out;
