@@ -123,6 +123,10 @@ class Store {
     int busy_timeout_ms = 5000;     // PRAGMA busy_timeout of the writer connection
     // Called for every item, before the item's own hook (e.g. alert rules).
     WriteHook on_written;
+    // Called on the writer thread after each batch that wrote at least one item
+    // has committed (e.g. to wake the webhook sender: the outbox rows are now
+    // visible). Must not block.
+    std::function<void()> on_committed;
   };
 
   struct Stats {

@@ -416,6 +416,12 @@ int RunAgent(const AgentArgs& args) {
 
   Store::Options sopts;
   sopts.path = cfg.database;
+  // Events committed with a batch are delivered at once, not at the sender's
+  // next poll. The sender starts after the store: until then the slot is empty.
+  auto sender_slot = std::make_shared<std::atomic<WebhookSender*>>(nullptr);
+  sopts.on_committed = [sender_slot] {
+    if (WebhookSender* s = sender_slot->load()) s->Wake();
+  };
   auto store_or = Store::Open(sopts);
   if (!store_or.ok()) {
     std::fprintf(stderr, "originwatch run: %s\n", store_or.status().message().c_str());
@@ -444,6 +450,7 @@ int RunAgent(const AgentArgs& args) {
     return 2;
   }
   std::unique_ptr<WebhookSender> sender = std::move(sender_or).value();
+  sender_slot->store(sender.get());
 
   const int shards = cfg.engine_threads;
   std::vector<std::unique_ptr<EngineShard>> engines;
@@ -460,6 +467,7 @@ int RunAgent(const AgentArgs& args) {
     if (Status s = engines.back()->Start(std::move(plans[static_cast<size_t>(i)])); !s.ok()) {
       std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
       for (auto& e : engines) e->Stop();
+      sender_slot->store(nullptr);
       sender->Stop();
       store->Close();
       return s.code() == Status::Code::kInvalidArgument ? 2 : 1;
@@ -592,6 +600,7 @@ int RunAgent(const AgentArgs& args) {
   for (auto& e : engines) e->RequestStop();
   for (auto& e : engines) e->Join();
   store->Flush();
+  sender_slot->store(nullptr);
   sender->Stop();  // the attempt in flight ends; pending deliveries resume at the next start
   WebhookSender::Stats ws = sender->stats();
   Store::Stats ss = store->stats();

@@ -439,6 +439,9 @@ void Store::Impl::WriteBatch(std::vector<Item>& items) {
     failed += written;
     written = 0;
   }
+  // Before the counters move, so that Flush() returns only after the callback
+  // of the batches it waited for has run.
+  if (written > 0 && options.on_committed) options.on_committed();
   std::lock_guard<std::mutex> lk(mu);
   stats.committed += written;
   stats.write_errors += failed;

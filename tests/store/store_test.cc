@@ -5,6 +5,8 @@
 #include "originwatch/store.h"
 
 #include <gtest/gtest.h>
+
+#include <atomic>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -144,6 +146,28 @@ TEST_F(StoreTest, MigratesAnExistingVersionZeroDatabaseWithNoTables) {
   store->Close();
   EXPECT_EQ(Scalar("PRAGMA user_version"), std::to_string(StoreSchemaVersion()));
   EXPECT_EQ(Scalar("SELECT count(*) FROM probes"), "0");
+}
+
+TEST_F(StoreTest, OnCommittedRunsAfterABatchIsVisibleToReaders) {
+  // What on_committed sees must already be committed: a reader on another
+  // connection finds the rows (this is how the webhook sender is woken).
+  Store::Options o = Opts();
+  std::atomic<int> calls{0};
+  std::atomic<int> visible{-1};
+  const std::string path = o.path;
+  o.on_committed = [&] {
+    auto q = RunQuery(path, "SELECT count(*) FROM probes");
+    visible = q.ok() && !q->rows.empty() && q->rows[0][0] ? std::stoi(*q->rows[0][0]) : -2;
+    ++calls;
+  };
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(store->Enqueue(FailedResult(MakeSpec("a", "127.0.0.1", "a"), 1000 + i, Outcome::kRefused)));
+  store->Flush();
+  EXPECT_GE(calls.load(), 1);
+  EXPECT_EQ(visible.load(), 3);
+  store->Close();
 }
 
 TEST_F(StoreTest, ReopeningAMigratedDatabaseKeepsItsHistory) {
