@@ -46,6 +46,9 @@ class Engine {
   // Builds the client contexts (one per profile) and the ring. Errors: a
   // profile OpenSSL rejects, an unreadable CA file, io_uring unavailable.
   static Result<std::unique_ptr<Engine>> Create(const EngineOptions& options);
+  // What Create would say of the profiles and the CA file, without a ring:
+  // any thread may call it (the agent checks a reload before it applies it).
+  static Status CheckOptions(const EngineOptions& options);
   ~Engine();
 
   // Starts a probe; cb runs later, from Poll(), exactly once. A spec with an

@@ -16,7 +16,6 @@
 #include <unordered_map>
 
 #include "alert/lifecycle.h"
-#include "tls/context.h"
 #include "originwatch/config.h"
 #include "originwatch/diagnose.h"
 #include "originwatch/engine.h"
@@ -372,11 +371,10 @@ void RetireRemoved(Store& store, const alert::AlertContext& ctx, const std::vect
 // thread, so that a reload the engines would refuse is rejected before it
 // changes anything.
 Status ValidateTls(const AgentConfig& cfg) {
-  tls::ContextOptions o;
+  EngineOptions o;
   o.profiles = cfg.profiles;
   o.ca_file = cfg.ca_file;
-  auto contexts = tls::ClientContexts::Create(o);
-  return contexts.ok() ? Status::Ok() : contexts.status();
+  return Engine::CheckOptions(o);
 }
 
 void LogConfigErrors(const std::vector<ConfigError>& errors) {

@@ -1,5 +1,7 @@
 #include "cli/render.h"
 
+#include "originwatch/text.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -47,23 +49,10 @@ std::string ResultLine(const ProbeResult& r) {
   return s;
 }
 
-// Text a server chose (certificate names, subjects) goes to a terminal: its
-// control characters are shown as \xNN so a hostile certificate cannot move
-// the cursor or change colours.
-std::string Safe(const std::string& in) {
-  std::string out;
-  out.reserve(in.size());
-  for (unsigned char c : in) {
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
+// Text a server chose (certificate names, subjects) goes to a terminal:
+// control characters become \xNN so a hostile certificate cannot move the
+// cursor or change colours.
+std::string Safe(const std::string& in) { return TerminalSafe(in).first; }
 
 std::string Pad(std::string s, size_t n) {
   if (s.size() < n) s.append(n - s.size(), ' ');

@@ -355,12 +355,23 @@ int Engine::Impl::Poll(int timeout_ms) {
   return completed_this_poll_;
 }
 
-Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
+namespace {
+tls::ContextOptions ContextOptionsOf(const EngineOptions& options) {
   tls::ContextOptions copts;
   copts.profiles = options.profiles;
   copts.ca_file = options.ca_file;
   copts.request_ocsp = options.request_ocsp;
-  auto contexts = tls::ClientContexts::Create(copts);
+  return copts;
+}
+}  // namespace
+
+Status Engine::CheckOptions(const EngineOptions& options) {
+  auto contexts = tls::ClientContexts::Create(ContextOptionsOf(options));
+  return contexts.ok() ? Status::Ok() : contexts.status();
+}
+
+Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
+  auto contexts = tls::ClientContexts::Create(ContextOptionsOf(options));
   if (!contexts.ok()) return contexts.status();
   auto ring = core::Ring::Create(options.ring_entries);
   if (!ring.ok()) return ring.status();

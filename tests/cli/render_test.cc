@@ -30,8 +30,8 @@ TEST(RenderTest, ControlCharactersFromACertificateAreEscapedInTheTextReport) {
   const std::string text = cli::RenderProbeText(HostileReport(), /*color=*/false);
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
   EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
-  EXPECT_NE(text.find("CN=evil\\x1b[2J\\x1b[31m.example"), std::string::npos) << text;
-  EXPECT_NE(text.find("x\\x1b]0;pwned\\x07.example"), std::string::npos) << text;
+  EXPECT_NE(text.find("CN=evil\\x1B[2J\\x1B[31m.example"), std::string::npos) << text;
+  EXPECT_NE(text.find("x\\x1B]0;pwned\\x07.example"), std::string::npos) << text;
 }
 
 TEST(RenderTest, InvalidUtf8FromACertificateStillGivesValidJson) {
