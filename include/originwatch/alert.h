@@ -3,10 +3,12 @@
 // into the new state and the alert events to record. Rules and messages are
 // documented in docs/alerts.md.
 //
-// Pure: no I/O, no clock (now_ms is a parameter), no global state. Safe to call
-// from any thread; the caller (the store's writer thread) owns every state
-// value and persists it (AlertStateToJson / ...FromJson), in the same
-// transaction as the probe row and the events.
+// Pure: no I/O, no clock (now_ms is a parameter), no global state, no
+// diagnosis of their own: the caller (src/evaluator) diagnoses each result
+// once and passes the Diagnosis in, so an event names the same finding as the
+// stored state and the terminal. Safe to call from any thread; the caller owns
+// every state value and has the store persist it (AlertStateToJson /
+// ...FromJson) in the same transaction as the probe row and the events.
 //
 // Lifecycle of a state rule (handshake_failed, name_not_covered, chain_invalid,
 // sni_changed, downgrade), one per origin x rule x variant:
@@ -48,7 +50,12 @@ inline constexpr std::string_view kCertChanged = "cert_changed";
 inline constexpr std::string_view kSniChanged = "sni_changed";
 inline constexpr std::string_view kDowngrade = "downgrade";
 inline constexpr std::string_view kAddressesChanged = "addresses_changed";
+inline constexpr std::string_view kDnsError = "dns_error";
 }  // namespace rule
+
+// "address:port|sni=NAME|profile" or "address:port|no-sni|profile": a variant's
+// identity within its origin (the tail of a state rule's AlertEvent::key).
+std::string VariantKeyOf(const ProbeSpec& spec);
 
 // Thresholds, configurable globally and per origin (ApplyOverrides).
 struct AlertThresholds {
@@ -99,6 +106,7 @@ struct AlertEvent {
   //   cert_expiry:        cert_expiry|<leaf sha256>
   //   cert_changed:       origin|cert_changed|<old sha256>><new sha256>
   //   addresses_changed:  origin|addresses_changed|<new addresses, sorted, comma-joined>
+//   dns_error:          origin|dns_error
   // Events with equal keys describe the same thing (e.g. one renewal seen by
   // several variants): a consumer may drop repeats of a kEvent key.
   std::string key;
@@ -172,11 +180,24 @@ struct Evaluation {
 // Evaluates one new result of one variant against its previous state.
 // `siblings` are the latest results of the other variants of the same origin
 // (all addresses; an entry for the same variant as `result` is ignored): they
-// decide sni_changed and feed the diagnosis every event carries. A result older
-// than prev.last_at_ms (it arrived late) changes nothing and raises nothing.
+// decide sni_changed. `diagnosis` is the origin's diagnosis with this result
+// (Diagnose over result + siblings): each event names the finding of it that
+// explains the variant. A result older than prev.last_at_ms (it arrived late)
+// changes nothing and raises nothing.
 Evaluation EvaluateProbe(const VariantAlertState& prev, const ProbeResult& result,
-                         const std::vector<ProbeResult>& siblings, const AlertThresholds& t,
-                         int64_t now_ms);
+                         const std::vector<const ProbeResult*>& siblings, const Diagnosis& diagnosis,
+                         const AlertThresholds& t, int64_t now_ms);
+
+// dns_error, one per origin: a lookup of the origin's name that fails is a bad
+// observation, one that answers is a good one (fail_after / resolve_after
+// count lookups, with the hysteresis of the state rules). A failed lookup
+// never retires an address: `kept_addresses` are the addresses still probed
+// (the last good answer), named in the event. `track` is updated in place.
+std::optional<AlertEvent> EvaluateDns(RuleTrack& track, const std::string& origin,
+                                      const std::string& host, bool resolved,
+                                      const std::string& error,
+                                      const std::vector<std::string>& kept_addresses,
+                                      const AlertThresholds& t, int64_t now_ms);
 
 // Resolves every open alert of a variant that is no longer probed (its address
 // vanished from DNS, the origin or variant was removed from the config).
@@ -212,7 +233,9 @@ ExpiryEvaluation EvaluateExpiry(const CertExpiryState& prev, const CertInfo& lea
 
 // An event when an origin's address set changed (order and duplicates are
 // ignored). No event when `before` is empty (first resolution) or `after` is
-// empty (the name did not resolve: handshake_failed / dns_error covers that).
+// empty (the name did not resolve: dns_error covers that). The caller passes
+// the sets after hysteresis (src/dns AddressBook), so answers that rotate
+// within the retirement window raise nothing.
 std::optional<AlertEvent> EvaluateAddresses(const std::string& origin,
                                             const std::vector<std::string>& before,
                                             const std::vector<std::string>& after, int64_t now_ms);
@@ -224,6 +247,8 @@ std::optional<AlertEvent> EvaluateAddresses(const std::string& origin,
 std::string AlertStateToJson(const VariantAlertState& s);
 Result<VariantAlertState> AlertStateFromJson(std::string_view json);
 std::string CertExpiryStateToJson(const CertExpiryState& s);
+std::string RuleTrackToJson(const RuleTrack& t);
+Result<RuleTrack> RuleTrackFromJson(std::string_view json);
 Result<CertExpiryState> CertExpiryStateFromJson(std::string_view json);
 // One event as a JSON object (what the outbox stores and the webhook body embeds).
 std::string AlertEventToJson(const AlertEvent& e);

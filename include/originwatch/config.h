@@ -88,6 +88,9 @@ struct AgentConfig {
   int64_t timeout_ms = 10000;
   int64_t connect_timeout_ms = 5000;  // default min(5s, timeout); never above timeout
   int64_t retention_ms = 14LL * 24 * 3600 * 1000;
+  // An address leaves an origin's probed set only after it has been absent
+  // from every successful DNS answer this long (and from 3 answers in a row).
+  int64_t address_retire_after_ms = 3600LL * 1000;
   int max_in_flight = 2000;  // 1..100000
   int max_per_address = 8;   // 1..100000
   int engine_threads = 1;    // 1..64

@@ -1,13 +1,17 @@
 // The SQLite history of every probe (schema: schema/*.sql, docs/storage.md).
 //
+// This component is the only one with SQL: every statement of the schema
+// lives under src/store.
+//
 // Write side: Store. One writer thread owns the only read-write connection.
-// Engine threads hand it ProbeResults with Enqueue(), which never blocks: the
-// result goes into a bounded queue, and when the queue is full it is dropped
+// The evaluator hands it Commit values with Enqueue(), which never blocks: the
+// commit goes into a bounded queue, and when the queue is full it is dropped
 // and counted. The writer commits the queue in batches, one transaction per
-// batch; everything one item causes (the probe row, its certificates and chain,
-// the variant's new state, and whatever the item's hooks write, e.g. alert
-// events) is written in that transaction, inside one savepoint per item, so an
-// item is either written whole or not at all.
+// batch; everything one commit holds (the probe row, its certificates and
+// chain, the variant's new state, the alert states, events and outbox rows) is
+// written in that transaction, inside one savepoint per commit, so a commit is
+// either written whole or not at all: an alert is never lost and never sent
+// for data that was not saved.
 //
 // Read side: RunQuery() and Report() open the database read-only (they never
 // create a file and refuse every write), so `originwatch query` can run beside
@@ -67,21 +71,6 @@ struct VariantState {
   std::string last_finding_summary;
 };
 
-// What the writer did for one item, given to the item's hooks.
-struct WrittenProbe {
-  int64_t probe_id = 0;
-  int64_t variant_id = 0;
-  int64_t origin_id = 0;
-  int64_t chain_id = 0;                // 0 = the probe carried no chain
-  std::optional<VariantState> before;  // nullopt: the variant's first probe
-  VariantState after;
-  // false when the probe is older than the variant's newest stored probe (it
-  // arrived late): the row is stored, the state is left as it was.
-  bool state_advanced = true;
-  bool leaf_changed = false;  // the leaf fingerprint differs from the last one seen
-  std::string old_leaf_sha256;
-};
-
 // A value bound to a "?N" parameter or read from a column.
 using SqlValue = std::variant<std::nullptr_t, int64_t, double, std::string>;
 
@@ -95,23 +84,98 @@ struct QueryResult {
   std::vector<std::vector<bool>> numeric;
 };
 
-// The open transaction of the writer, lent to hooks for the duration of one
-// item. Statements are prepared once per distinct SQL text and reused. Only
-// valid inside the hook call; only the writer thread calls hooks.
-class WriteTxn {
- public:
-  virtual ~WriteTxn() = default;
-  // Runs one statement (parameters ?1..?N). Returns the rowid of the last
-  // insert on this connection.
-  virtual Result<int64_t> Exec(std::string_view sql, const std::vector<SqlValue>& params = {}) = 0;
-  virtual Result<QueryResult> Query(std::string_view sql,
-                                    const std::vector<SqlValue>& params = {}) = 0;
+// One alert event as the store records it (alert.h AlertEvent, flattened, with
+// its deterministic id, the webhook body built once, and the webhooks it is
+// routed to: one outbox row each). Schema: schema/002_alerts.sql.
+struct EventRecord {
+  std::string event_id;  // idempotency key (unique)
+  std::string kind;      // firing | updated | resolved | event
+  std::string rule;
+  std::string severity;  // info | warning | critical
+  std::string dedup_key;
+  std::string origin;
+  std::string tags;  // comma-joined
+  std::string variant;
+  std::string address;
+  std::string finding_code;
+  std::string summary;
+  std::string fix;
+  int64_t at_ms = 0;
+  std::string payload;  // the webhook body (JSON)
+  std::vector<std::string> webhooks;
 };
 
-// Runs inside the writer's transaction after an item's probe row and state are
-// written. A non-OK Status rolls back that item alone (its probe row too); the
-// rest of the batch commits. Must not block on other threads.
-using WriteHook = std::function<Status(WriteTxn&, const WrittenProbe&)>;
+// One row of table alert_state: the evaluator's persistent state of a variant
+// ("variant:<origin>|<variant key>"), a certificate ("cert:<sha256>"), an
+// origin's address book ("addresses:<origin>") or DNS rule ("dns:<origin>").
+struct StateRecord {
+  std::string key;
+  std::string value;   // JSON
+  bool erase = false;  // delete the row instead
+};
+
+// The per-key event counter (table alert_episodes) event ids derive from:
+// `episode` counts firings (and one-shot events) of the key and is never
+// reused; `updates` counts severity changes within the current episode.
+struct EpisodeRecord {
+  std::string dedup_key;
+  int64_t episode = 0;
+  int64_t updates = 0;
+};
+
+// Everything the evaluator decided about one input, written in one savepoint
+// of a batch: the probe row (with its certificates, chain and variant state),
+// the alert states, the episode counters, the events with their outbox rows,
+// and the open alerts seen again. Either all of it is written or none.
+struct Commit {
+  std::optional<ProbeResult> probe;  // nullopt: a DNS or configuration commit
+  std::optional<FindingRecord> lead;  // the origin's lead finding, stored in variant_state
+  std::vector<StateRecord> states;
+  std::vector<EpisodeRecord> episodes;
+  std::vector<EventRecord> events;
+  // Open alerts seen bad again: their last_seen_ms becomes at_ms.
+  std::vector<std::string> seen_keys;
+  // Open alerts whose origin list changed (cert_expiry): key -> origins.
+  std::vector<std::pair<std::string, std::string>> alert_origins;
+  int64_t at_ms = 0;
+
+  bool empty() const {
+    return !probe && states.empty() && episodes.empty() && events.empty() && seen_keys.empty() &&
+           alert_origins.empty();
+  }
+};
+
+// What the evaluator restores at start.
+struct AlertSnapshot {
+  std::vector<StateRecord> states;
+  std::vector<EpisodeRecord> episodes;
+};
+
+// The oldest pending outbox row of one webhook, with its event.
+struct OutboxEntry {
+  int64_t id = 0;
+  std::string webhook;
+  int64_t attempts = 0;
+  int64_t next_attempt_ms = 0;
+  int64_t created_ms = 0;
+  std::string last_error;
+  EventRecord event;  // webhooks left empty; payload filled
+};
+
+// The outcome of one delivery attempt (or an expiry without attempt).
+struct DeliveryRecord {
+  int64_t outbox_id = 0;
+  int64_t attempts = 0;         // attempts so far, this one included
+  std::string state;            // pending | delivered | failed
+  int64_t next_attempt_ms = 0;  // when still pending
+  std::string last_error;       // "" = none
+  int64_t done_ms = 0;          // when not pending
+  bool attempted = false;       // a deliveries row is written only for an attempt
+  int64_t at_ms = 0;            // of the attempt
+  int http_status = 0;          // 0 = no HTTP answer
+  std::string error;
+  int64_t duration_ms = 0;
+};
 
 class Store {
  public:
@@ -121,8 +185,6 @@ class Store {
     int batch_max_items = 512;      // items per transaction
     int batch_max_ms = 200;         // longest an item waits for its batch to fill
     int busy_timeout_ms = 5000;     // PRAGMA busy_timeout of the writer connection
-    // Called for every item, before the item's own hook (e.g. alert rules).
-    WriteHook on_written;
     // Called on the writer thread after each batch that wrote at least one item
     // has committed (e.g. to wake the webhook sender: the outbox rows are now
     // visible). Must not block.
@@ -131,7 +193,8 @@ class Store {
 
   struct Stats {
     uint64_t enqueued = 0;            // accepted by Enqueue
-    uint64_t committed = 0;           // items whose transaction committed
+    uint64_t committed = 0;           // probe rows whose transaction committed
+    uint64_t commits = 0;             // commits written (with or without a probe row)
     uint64_t dropped_queue_full = 0;  // refused by Enqueue
     uint64_t batches = 0;             // committed transactions holding items
     uint64_t pruned = 0;              // probe rows deleted by Prune
@@ -157,14 +220,22 @@ class Store {
   // Runs on the writer thread; blocks the caller until it is committed.
   Status SyncOrigins(const std::vector<OriginRecord>& origins, int64_t now_ms);
 
-  // Queues one result for the writer. Never blocks (a short mutex only);
+  // Queues one commit for the writer. Never blocks (a short mutex only);
   // returns false when the queue is full (counted in dropped_queue_full) or the
-  // store is closed.
-  // Thread-safe. `lead` is the origin's lead finding at the time of the probe,
-  // stored in variant_state; `hook` runs in the item's transaction after
-  // Options::on_written.
-  bool Enqueue(ProbeResult result, std::optional<FindingRecord> lead = std::nullopt,
-               WriteHook hook = nullptr);
+  // store is closed. Thread-safe. Commits are written in the order they were
+  // queued.
+  bool Enqueue(Commit commit);
+  // Convenience for a bare probe row (`originwatch probe`, tests).
+  bool Enqueue(ProbeResult result, std::optional<FindingRecord> lead = std::nullopt);
+
+  // Reads every alert state and episode counter (at start, before the first
+  // commit). Runs on the writer thread; blocks the caller.
+  Result<AlertSnapshot> LoadAlertSnapshot();
+
+  // Records the outcome of a delivery: a deliveries row for an attempt, and the
+  // outbox row's new state (only while it is still pending). Runs on the
+  // writer thread between batches; blocks the caller. Unavailable once closed.
+  Status RecordDelivery(const DeliveryRecord& d);
 
   // Blocks until every item enqueued before the call is committed or failed.
   void Flush();
@@ -181,16 +252,7 @@ class Store {
   // Blocks the caller until done.
   Status Prune(int64_t older_than_ms, int max_rows_per_step = 5000);
 
-  // Runs fn in its own transaction (BEGIN IMMEDIATE) on the writer thread,
-  // between batches: commits when fn returns OK, rolls back when it returns an
-  // error (or the commit fails) and returns that error. Blocks the caller until
-  // done; Unavailable once the store is closed. The WriteTxn is valid only
-  // during the call. Used by components that write outside a probe (the
-  // webhook sender records deliveries). Never call it from the writer thread
-  // (a hook or fn itself): it would wait for itself.
-  Status Write(std::function<Status(WriteTxn&)> fn);
-
-  struct Impl;  // defined in src/store/store.cc
+  struct Impl;  // defined in src/store/store_impl.h
 
  private:
   explicit Store(std::unique_ptr<Impl> impl);
@@ -225,6 +287,10 @@ std::string FormatJson(const QueryResult& result);
 //   "origin":   arg = origin name: one row per variant (section "latest") then
 //               its last 20 probes (section "probe"), in one table.
 // Unknown kind: InvalidArgument; unknown origin: NotFound.
+// The oldest pending outbox row of every webhook with its event, in id order,
+// read on a read-only connection like RunQuery (the webhook sender's poll).
+Result<std::vector<OutboxEntry>> PendingOutboxHeads(const std::string& db_path);
+
 Result<QueryResult> Report(const std::string& db_path, std::string_view kind, std::string_view arg,
                            int64_t now_ms);
 

@@ -16,6 +16,7 @@
 #include <set>
 #include <utility>
 
+#include "alert/rules_internal.h"
 #include "alert/rules_text.h"
 #include "diagnose/diagnose_text.h"
 #include "originwatch/alert.h"
@@ -28,155 +29,9 @@ using diagnose_internal::FormatDate;
 using diagnose_internal::Join;
 using diagnose_internal::UncoveredNames;
 using diagnose_internal::VersionRank;
+using namespace alert_internal;  // NOLINT: the rules' own private helpers
 
 namespace {
-
-using alert_internal::CipherClass;
-using alert_internal::ClassifyCipher;
-using alert_internal::DurationText;
-using alert_internal::ShortSha;
-
-constexpr int64_t kDayMs = 86'400'000;
-constexpr int kCountCap = 1 << 30;         // counters saturate instead of overflowing
-constexpr int kX509HostnameMismatch = 62;  // X509_V_ERR_HOSTNAME_MISMATCH (OpenSSL 3.0)
-
-// The state rules, in the order their events are emitted.
-constexpr std::string_view kStateRules[] = {rule::kHandshakeFailed, rule::kSniChanged,
-                                            rule::kNameNotCovered, rule::kChainInvalid,
-                                            rule::kDowngrade};
-
-std::string RuleTitle(std::string_view r) {
-  if (r == rule::kHandshakeFailed) return "handshake failing";
-  if (r == rule::kSniChanged) return "SNI behaviour changed";
-  if (r == rule::kNameNotCovered) return "certificate does not cover an expected name";
-  if (r == rule::kChainInvalid) return "certificate chain does not verify";
-  if (r == rule::kDowngrade) return "protocol or cipher downgrade";
-  if (r == rule::kCertExpiry) return "certificate expiry";
-  return std::string(r);
-}
-
-std::string HostPort(const std::string& address, uint16_t port) {
-  const bool v6 = address.find(':') != std::string::npos;
-  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
-}
-
-std::string VariantKey(const ProbeSpec& s) {
-  return HostPort(s.address, s.port) + "|" + (s.sni ? "sni=" + *s.sni : std::string("no-sni")) +
-         "|" + s.profile;
-}
-
-bool SameVariant(const ProbeSpec& a, const ProbeSpec& b) {
-  return a.address == b.address && a.port == b.port && a.sni == b.sni && a.profile == b.profile;
-}
-
-// "the handshake without SNI to 127.0.0.1:443" / "... with SNI a.example.com
-// (profile legacy-rsa) to ...".
-std::string Phrase(const ProbeSpec& s) {
-  std::string out = s.sni ? "the handshake with SNI " + *s.sni : "the handshake without SNI";
-  if (s.profile != "modern") out += " (profile " + s.profile + ")";
-  return out + " to " + HostPort(s.address, s.port);
-}
-
-// "SNI a.example.com on 127.0.0.1:443" / "connections without SNI on ...": what a
-// certificate is served for.
-std::string Target(const ProbeSpec& s) {
-  std::string out = s.sni ? "SNI " + *s.sni : std::string("connections without SNI");
-  if (s.profile != "modern") out += " (profile " + s.profile + ")";
-  return out + " on " + HostPort(s.address, s.port);
-}
-
-std::string Capitalized(std::string s) {
-  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
-  return s;
-}
-
-std::string Uncapitalized(std::string s) {
-  if (s.size() > 1 && s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z')) {
-    s[0] = static_cast<char>(s[0] - 'A' + 'a');
-  }
-  return s;
-}
-
-// "SNI a.example.com" / "the handshake without SNI": the working counterpart.
-std::string SniText(const ProbeSpec& s) {
-  return s.sni ? "SNI " + *s.sni : std::string("the handshake without SNI");
-}
-
-// "127.0.0.1:443" out of a variant key "127.0.0.1:443|sni=...|profile".
-std::string HostPortOfKey(const std::string& variant_key) {
-  return variant_key.substr(0, variant_key.find('|'));
-}
-
-std::string KeyText(const CertInfo& c) {
-  std::string out = std::string(KeyTypeName(c.key_type)) + " " + std::to_string(c.key_bits);
-  if (!c.key_curve.empty()) out += " " + c.key_curve;
-  return out;
-}
-
-std::string CertId(const CertInfo& c) {
-  return c.sha256_hex.empty() ? c.subject + "|" + c.serial_hex : c.sha256_hex;
-}
-
-bool IsNetworkLevel(Outcome o) {
-  return o == Outcome::kDnsError || o == Outcome::kRefused || o == Outcome::kConnectTimeout ||
-         o == Outcome::kNetworkError;
-}
-
-// --- hysteresis --------------------------------------------------------------
-
-enum class Obs { kNeutral, kGood, kBad };
-struct Observation {
-  Obs obs = Obs::kNeutral;
-  Severity severity = Severity::kCritical;  // when bad
-  std::string detail;                       // when bad: the evidence
-};
-
-struct Transition {
-  AlertKind kind;
-  Severity severity;  // new severity (firing, updated) or the one it had (resolved)
-  Severity previous;  // before an update
-  int64_t since_ms;
-  std::string detail;  // evidence of the last bad observation
-};
-
-std::optional<Transition> Step(RuleTrack& t, const Observation& o, const AlertThresholds& th,
-                               int64_t now_ms) {
-  const int fail_after = std::max(1, th.fail_after);
-  const int resolve_after = std::max(1, th.resolve_after);
-  switch (o.obs) {
-    case Obs::kNeutral:
-      return std::nullopt;
-    case Obs::kBad: {
-      t.good = 0;
-      t.bad = std::min(t.bad + 1, kCountCap);
-      t.detail = o.detail;
-      if (t.open) {
-        t.last_seen_ms = now_ms;
-        if (t.severity == o.severity) return std::nullopt;
-        const Severity previous = t.severity;
-        t.severity = o.severity;
-        return Transition{AlertKind::kUpdated, o.severity, previous, t.since_ms, t.detail};
-      }
-      if (t.bad < fail_after) return std::nullopt;
-      t.open = true;
-      t.severity = o.severity;
-      t.since_ms = now_ms;
-      t.last_seen_ms = now_ms;
-      return Transition{AlertKind::kFiring, o.severity, o.severity, now_ms, t.detail};
-    }
-    case Obs::kGood: {
-      t.bad = 0;
-      t.good = std::min(t.good + 1, kCountCap);
-      if (!t.open || t.good < resolve_after) return std::nullopt;
-      Transition tr{AlertKind::kResolved, t.severity, t.severity, t.since_ms, t.detail};
-      t.open = false;
-      t.severity = Severity::kInfo;
-      t.since_ms = 0;
-      return tr;
-    }
-  }
-  return std::nullopt;
-}
 
 // --- diagnosis ---------------------------------------------------------------
 
@@ -194,18 +49,16 @@ bool Explains(const Finding& f, const ProbeResult& r) {
   return false;
 }
 
-// The diagnosis of the origin (result + siblings), computed once on demand.
+// The finding of the origin's diagnosis (computed once per result by the
+// evaluator, with the configured profiles and thresholds) that explains r.
 class Explainer {
  public:
-  Explainer(const ProbeResult& r, const std::vector<ProbeResult>& siblings,
-            const AlertThresholds& t, int64_t now_ms)
-      : r_(r), siblings_(siblings), t_(t), now_ms_(now_ms) {}
+  Explainer(const ProbeResult& r, const Diagnosis& d) : r_(r), d_(d) {}
 
   // The finding explaining r with one of `codes` (any code when empty), else
   // nullptr. Healthy never counts.
-  const Finding* For(std::initializer_list<std::string_view> codes) {
-    const Diagnosis& d = Get();
-    for (const Finding& f : d.findings) {
+  const Finding* For(std::initializer_list<std::string_view> codes) const {
+    for (const Finding& f : d_.findings) {
       if (f.code == finding::kHealthy || !Explains(f, r_)) continue;
       if (codes.size() == 0 ||
           std::find(codes.begin(), codes.end(), std::string_view(f.code)) != codes.end()) {
@@ -216,31 +69,15 @@ class Explainer {
   }
 
  private:
-  const Diagnosis& Get() {
-    if (!d_) {
-      std::vector<ProbeResult> all{r_};
-      for (const ProbeResult& s : siblings_) {
-        if (!SameVariant(s.spec, r_.spec)) all.push_back(s);
-      }
-      DiagnoseOptions o;
-      o.now_s = now_ms_ / 1000;
-      o.expiry_warning_days = t_.expiry_warning_days;
-      d_ = Diagnose(all, o);
-    }
-    return *d_;
-  }
-
   const ProbeResult& r_;
-  const std::vector<ProbeResult>& siblings_;
-  const AlertThresholds& t_;
-  int64_t now_ms_;
-  std::optional<Diagnosis> d_;
+  const Diagnosis& d_;
 };
 
 // A working variant of the same origin, same profile and port, with another
 // SNI than r. Same address first; other addresses only when r's address has no
 // variant with another SNI at all (as src/diagnose compares).
-const ProbeResult* SniCounterpart(const ProbeResult& r, const std::vector<ProbeResult>& siblings) {
+const ProbeResult* SniCounterpart(const ProbeResult& r,
+                                  const std::vector<const ProbeResult*>& siblings) {
   bool local_variant = false;
   const ProbeResult* local = nullptr;
   const ProbeResult* remote = nullptr;
@@ -248,7 +85,8 @@ const ProbeResult* SniCounterpart(const ProbeResult& r, const std::vector<ProbeR
     // Prefer a counterpart that sends SNI (the evidence people understand).
     return cur == nullptr || (!cur->spec.sni && cand.spec.sni);
   };
-  for (const ProbeResult& s : siblings) {
+  for (const ProbeResult* sp : siblings) {
+    const ProbeResult& s = *sp;
     if (s.spec.profile != r.spec.profile || s.spec.port != r.spec.port ||
         s.spec.sni == r.spec.sni) {
       continue;
@@ -319,7 +157,7 @@ std::string DowngradeReasons(const std::string& base_version, const std::string&
 }
 
 Observations Observe(const VariantAlertState& prev, const ProbeResult& r,
-                     const std::vector<ProbeResult>& siblings) {
+                     const std::vector<const ProbeResult*>& siblings) {
   Observations o;
   if (r.outcome == Outcome::kInternal) return o;  // our failure, not the origin's
   if (r.ok()) {
@@ -363,9 +201,9 @@ Observations Observe(const VariantAlertState& prev, const ProbeResult& r,
 
 class EventWriter {
  public:
-  EventWriter(const VariantAlertState& prev, const ProbeResult& r,
-              const std::vector<ProbeResult>& siblings, const AlertThresholds& t, int64_t now_ms)
-      : prev_(prev), r_(r), t_(t), now_ms_(now_ms), explain_(r, siblings, t, now_ms) {}
+  EventWriter(const VariantAlertState& prev, const ProbeResult& r, const Diagnosis& d,
+              const AlertThresholds& t, int64_t now_ms)
+      : prev_(prev), r_(r), t_(t), now_ms_(now_ms), explain_(r, d) {}
 
   AlertEvent Base(std::string_view rule_name, const Transition& tr) const {
     AlertEvent e;
@@ -610,6 +448,7 @@ LeafFacts FactsOf(const CertInfo& leaf) {
 
 }  // namespace
 
+
 // --- thresholds --------------------------------------------------------------
 
 AlertThresholds ApplyOverrides(const AlertThresholds& global,
@@ -681,8 +520,8 @@ std::vector<std::string> VariantAlertState::OpenRules() const {
 // --- per-variant evaluation --------------------------------------------------
 
 Evaluation EvaluateProbe(const VariantAlertState& prev, const ProbeResult& result,
-                         const std::vector<ProbeResult>& siblings, const AlertThresholds& t,
-                         int64_t now_ms) {
+                         const std::vector<const ProbeResult*>& siblings, const Diagnosis& diagnosis,
+                         const AlertThresholds& t, int64_t now_ms) {
   Evaluation ev{prev, {}};
   if (result.started_at_ms != 0 && result.started_at_ms < prev.last_at_ms) return ev;  // late
   VariantAlertState& s = ev.state;
@@ -701,7 +540,7 @@ Evaluation EvaluateProbe(const VariantAlertState& prev, const ProbeResult& resul
     s.consecutive_successes = 0;
   }
 
-  EventWriter w(prev, result, siblings, t, now_ms);
+  EventWriter w(prev, result, diagnosis, t, now_ms);
   const Observations o = Observe(prev, result, siblings);
 
   if (auto tr = Step(s.rules[std::string(rule::kHandshakeFailed)], o.handshake, t, now_ms)) {
@@ -775,310 +614,5 @@ std::vector<AlertEvent> RetireVariant(const VariantAlertState& prev, std::string
   return out;
 }
 
-// --- certificate expiry ------------------------------------------------------
-
-ExpiryEvaluation EvaluateExpiry(const CertExpiryState& prev, const CertInfo& leaf,
-                                const std::vector<std::string>& origins_serving_it,
-                                const AlertThresholds& t, int64_t now_ms) {
-  ExpiryEvaluation ev{prev, std::nullopt};
-  CertExpiryState& s = ev.state;
-  s.sha256 = CertId(leaf);
-  const int64_t now_s = now_ms / 1000;
-  const int64_t left_s = leaf.not_after - now_s;
-  const int64_t lifetime_s = std::max<int64_t>(0, leaf.not_after - leaf.not_before);
-  auto threshold_s = [&](int days, double fraction) {
-    const int64_t by_days = int64_t{days} * 86400;
-    const auto by_life =
-        static_cast<int64_t>(std::floor(fraction * static_cast<double>(lifetime_s)));
-    return lifetime_s > 0 ? std::min(by_days, by_life) : by_days;
-  };
-  const int64_t warn_s = threshold_s(t.expiry_warning_days, t.lifetime_warning_fraction);
-  const int64_t crit_s = threshold_s(t.expiry_critical_days, t.lifetime_critical_fraction);
-
-  std::optional<Severity> now_sev;
-  if (!origins_serving_it.empty()) {
-    if (left_s <= 0 || left_s < crit_s) {
-      now_sev = Severity::kCritical;
-    } else if (left_s < warn_s) {
-      now_sev = Severity::kWarning;
-    }
-  }
-
-  std::vector<std::string> origins = origins_serving_it;
-  std::sort(origins.begin(), origins.end());
-  origins.erase(std::unique(origins.begin(), origins.end()), origins.end());
-  const std::string served_by = Join(origins, ", ");
-
-  AlertEvent e;
-  e.rule = std::string(rule::kCertExpiry);
-  e.key = std::string(rule::kCertExpiry) + "|" + s.sha256;
-  e.origin = Join(origins, ",");
-  e.at_ms = now_ms;
-  e.facts_after = {{"sha256", s.sha256},
-                   {"subject", leaf.subject},
-                   {"issuer", leaf.issuer},
-                   {"not_before", FormatDate(leaf.not_before)},
-                   {"not_after", FormatDate(leaf.not_after)},
-                   {"seconds_left", std::to_string(left_s)},
-                   {"lifetime_days", std::to_string(lifetime_s / 86400)},
-                   {"warning_threshold", DurationText(warn_s)},
-                   {"critical_threshold", DurationText(crit_s)}};
-  const std::string cert_cap =
-      "The certificate (" + DescribeCert(leaf) + "; sha256 " + ShortSha(s.sha256) + ")";
-
-  if (!now_sev) {
-    if (!prev.open) return ev;
-    e.kind = AlertKind::kResolved;
-    e.severity = prev.severity;
-    e.since_ms = prev.since_ms;
-    e.finding_code = "";
-    if (origins.empty()) {
-      e.summary = cert_cap + " is no longer served by any origin.";
-    } else {
-      e.summary = cert_cap + " has " + DurationText(left_s) +
-                  " left, above the warning threshold (" + DurationText(warn_s) + ").";
-    }
-    e.fix = "No action needed.";
-    e.message = (origins.empty() ? std::string("resolved: ") : served_by + ": resolved: ") +
-                "certificate expiry: " + e.summary;
-    s.open = false;
-    s.severity = Severity::kInfo;
-    s.since_ms = 0;
-    ev.event = std::move(e);
-    return ev;
-  }
-
-  const Severity sev = *now_sev;
-  if (prev.open && prev.severity == sev) {
-    s.last_seen_ms = now_ms;
-    return ev;
-  }
-  e.kind = prev.open ? AlertKind::kUpdated : AlertKind::kFiring;
-  e.severity = sev;
-  e.since_ms = prev.open ? prev.since_ms : now_ms;
-  s.open = true;
-  s.severity = sev;
-  s.since_ms = e.since_ms;
-  s.last_seen_ms = now_ms;
-  if (prev.open) e.facts_before["severity"] = std::string(SeverityName(prev.severity));
-
-  const bool short_lived =
-      lifetime_s > 0 && lifetime_s < int64_t{t.expiry_warning_days} * 86400 * 3;
-  if (left_s <= 0) {
-    e.finding_code = std::string(finding::kCertExpired);
-    e.summary = cert_cap + " expired " + DurationText(-left_s) + " ago (" +
-                FormatDate(leaf.not_after) + "): clients reject the connection.";
-  } else {
-    e.finding_code = std::string(finding::kCertExpiringSoon);
-    e.summary = cert_cap + " expires in " + DurationText(left_s) + " (" +
-                FormatDate(leaf.not_after) + "), below the " + std::string(SeverityName(sev)) +
-                " threshold of " + DurationText(sev == Severity::kCritical ? crit_s : warn_s) +
-                (short_lived ? " (lifetime " + DurationText(lifetime_s) + ")" : "") + ".";
-  }
-  e.fix = "Renew the certificate and deploy it on every endpoint that serves it (" + served_by +
-          "). If renewal is automated (ACME), read the client's log: it should have renewed when a "
-          "third of the lifetime was left.";
-  std::string head = served_by + ": ";
-  if (e.kind == AlertKind::kUpdated) {
-    head += std::string(sev > prev.severity ? "escalated" : "de-escalated") + " from " +
-            std::string(SeverityName(prev.severity)) + " to " + std::string(SeverityName(sev)) +
-            ": ";
-  }
-  e.message = head + Uncapitalized(e.summary) + " Fix: " + e.fix;
-  ev.event = std::move(e);
-  return ev;
-}
-
-// --- addresses ---------------------------------------------------------------
-
-std::optional<AlertEvent> EvaluateAddresses(const std::string& origin,
-                                            const std::vector<std::string>& before,
-                                            const std::vector<std::string>& after, int64_t now_ms) {
-  const std::set<std::string> b(before.begin(), before.end());
-  const std::set<std::string> a(after.begin(), after.end());
-  if (b.empty() || a.empty() || a == b) return std::nullopt;
-  std::vector<std::string> added, removed, now_list(a.begin(), a.end()),
-      was_list(b.begin(), b.end());
-  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(added));
-  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(removed));
-  const bool moved = removed.size() == b.size();  // nothing of the old set remains
-  AlertEvent e;
-  e.rule = std::string(rule::kAddressesChanged);
-  e.kind = AlertKind::kEvent;
-  e.severity = moved ? Severity::kWarning : Severity::kInfo;
-  e.key = origin + "|" + e.rule + "|" + Join(now_list, ",");
-  e.origin = origin;
-  e.at_ms = now_ms;
-  e.since_ms = now_ms;
-  e.facts_before = {{"addresses", Join(was_list, ",")}};
-  e.facts_after = {{"addresses", Join(now_list, ",")}};
-  if (!added.empty()) e.facts_after["added"] = Join(added, ",");
-  if (!removed.empty()) e.facts_after["removed"] = Join(removed, ",");
-  std::vector<std::string> parts;
-  if (!added.empty()) parts.push_back("added " + Join(added, ", "));
-  if (!removed.empty()) parts.push_back("removed " + Join(removed, ", "));
-  e.summary = "The origin's name now resolves to " + Join(now_list, ", ") + " (" +
-              Join(parts, "; ") + ")" + (moved ? ": none of the previous addresses remains." : ".");
-  e.fix =
-      "No action needed if the move was planned. Otherwise check the DNS records: a wrong or "
-      "hijacked record sends clients elsewhere. New addresses are probed from now on; alerts of "
-      "removed addresses resolve.";
-  e.message = origin + ": the address set changed: " + Join(parts, "; ") + ". " + e.summary +
-              " Fix: " + e.fix;
-  return e;
-}
-
-// --- JSON --------------------------------------------------------------------
-
-namespace {
-
-using nlohmann::json;
-
-json TrackJson(const RuleTrack& t) {
-  return {{"bad", t.bad},           {"good", t.good},
-          {"open", t.open},         {"severity", std::string(SeverityName(t.severity))},
-          {"since_ms", t.since_ms}, {"last_seen_ms", t.last_seen_ms},
-          {"detail", t.detail}};
-}
-
-Severity SeverityFrom(const std::string& s) {
-  if (s == "critical") return Severity::kCritical;
-  if (s == "warning") return Severity::kWarning;
-  return Severity::kInfo;
-}
-
-template <typename T>
-void Read(const json& j, const char* name, T& out) {
-  auto it = j.find(name);
-  if (it != j.end() && !it->is_null()) out = it->get<T>();
-}
-
-RuleTrack TrackFrom(const json& j) {
-  RuleTrack t;
-  Read(j, "bad", t.bad);
-  Read(j, "good", t.good);
-  Read(j, "open", t.open);
-  std::string sev;
-  Read(j, "severity", sev);
-  t.severity = SeverityFrom(sev);
-  Read(j, "since_ms", t.since_ms);
-  Read(j, "last_seen_ms", t.last_seen_ms);
-  Read(j, "detail", t.detail);
-  return t;
-}
-
-// Parses an object; nlohmann's type errors stay inside this function.
-template <typename T, typename F>
-Result<T> ParseObject(std::string_view text, const char* what, F fill) {
-  const json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::InvalidArgument(std::string(what) + ": not a JSON object");
-  }
-  try {
-    T out;
-    fill(j, out);
-    return out;
-  } catch (const json::exception& e) {
-    return Status::InvalidArgument(std::string(what) + ": " + e.what());
-  }
-}
-
-}  // namespace
-
-std::string AlertStateToJson(const VariantAlertState& s) {
-  json rules = json::object();
-  for (const auto& [name, t] : s.rules) {
-    if (t.bad != 0 || t.good != 0 || t.open) rules[name] = TrackJson(t);
-  }
-  const json j = {{"origin", s.origin},
-                  {"variant", s.variant},
-                  {"address", s.address},
-                  {"variant_key", s.variant_key},
-                  {"last_at_ms", s.last_at_ms},
-                  {"last_outcome", std::string(OutcomeCode(s.last_outcome))},
-                  {"consecutive_failures", s.consecutive_failures},
-                  {"consecutive_successes", s.consecutive_successes},
-                  {"last_ok_ms", s.last_ok_ms},
-                  {"last_leaf",
-                   {{"sha256", s.last_leaf.sha256},
-                    {"subject", s.last_leaf.subject},
-                    {"issuer", s.last_leaf.issuer},
-                    {"key", s.last_leaf.key},
-                    {"not_after", s.last_leaf.not_after}}},
-                  {"baseline_version", s.baseline_version},
-                  {"baseline_cipher", s.baseline_cipher},
-                  {"rules", rules}};
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-Result<VariantAlertState> AlertStateFromJson(std::string_view text) {
-  return ParseObject<VariantAlertState>(
-      text, "alert state", [](const json& j, VariantAlertState& s) {
-        Read(j, "origin", s.origin);
-        Read(j, "variant", s.variant);
-        Read(j, "address", s.address);
-        Read(j, "variant_key", s.variant_key);
-        Read(j, "last_at_ms", s.last_at_ms);
-        std::string outcome;
-        Read(j, "last_outcome", outcome);
-        s.last_outcome = OutcomeFromCode(outcome).value_or(Outcome::kInternal);
-        Read(j, "consecutive_failures", s.consecutive_failures);
-        Read(j, "consecutive_successes", s.consecutive_successes);
-        Read(j, "last_ok_ms", s.last_ok_ms);
-        if (auto it = j.find("last_leaf"); it != j.end() && it->is_object()) {
-          Read(*it, "sha256", s.last_leaf.sha256);
-          Read(*it, "subject", s.last_leaf.subject);
-          Read(*it, "issuer", s.last_leaf.issuer);
-          Read(*it, "key", s.last_leaf.key);
-          Read(*it, "not_after", s.last_leaf.not_after);
-        }
-        Read(j, "baseline_version", s.baseline_version);
-        Read(j, "baseline_cipher", s.baseline_cipher);
-        if (auto it = j.find("rules"); it != j.end() && it->is_object()) {
-          for (const auto& [name, t] : it->items()) s.rules[name] = TrackFrom(t);
-        }
-      });
-}
-
-std::string CertExpiryStateToJson(const CertExpiryState& s) {
-  const json j = {{"sha256", s.sha256},
-                  {"open", s.open},
-                  {"severity", std::string(SeverityName(s.severity))},
-                  {"since_ms", s.since_ms},
-                  {"last_seen_ms", s.last_seen_ms}};
-  return j.dump();
-}
-
-Result<CertExpiryState> CertExpiryStateFromJson(std::string_view text) {
-  return ParseObject<CertExpiryState>(text, "expiry state", [](const json& j, CertExpiryState& s) {
-    Read(j, "sha256", s.sha256);
-    Read(j, "open", s.open);
-    std::string sev;
-    Read(j, "severity", sev);
-    s.severity = SeverityFrom(sev);
-    Read(j, "since_ms", s.since_ms);
-    Read(j, "last_seen_ms", s.last_seen_ms);
-  });
-}
-
-std::string AlertEventToJson(const AlertEvent& e) {
-  const json j = {{"rule", e.rule},
-                  {"kind", std::string(AlertKindName(e.kind))},
-                  {"severity", std::string(SeverityName(e.severity))},
-                  {"key", e.key},
-                  {"origin", e.origin},
-                  {"variant", e.variant},
-                  {"address", e.address},
-                  {"finding_code", e.finding_code},
-                  {"summary", e.summary},
-                  {"fix", e.fix},
-                  {"message", e.message},
-                  {"facts_before", e.facts_before},
-                  {"facts_after", e.facts_after},
-                  {"at_ms", e.at_ms},
-                  {"since_ms", e.since_ms}};
-  // Certificate text comes from hostile servers: never fail on invalid UTF-8.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 }  // namespace originwatch

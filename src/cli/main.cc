@@ -4,12 +4,13 @@
 
 #include <iostream>
 
-#include "cli/agent.h"
 #include "cli/commands.h"
 #include "cli/history_cmds.h"
+#include "originwatch/agent.h"
 #include "originwatch/config.h"
 
 int main(int argc, char** argv) {
+  using namespace originwatch;
   using namespace originwatch::cli;
   CLI::App app{"originwatch: watches TLS origins and explains why a handshake fails"};
   app.require_subcommand(1);

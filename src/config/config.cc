@@ -74,7 +74,8 @@ constexpr std::string_view kAlertKeys[] = {
     "downgrade_accept_after_days"};
 constexpr std::string_view kAgentKeys[] = {
     "database",        "interval",       "timeout",   "connect_timeout", "max_in_flight",
-    "max_per_address", "engine_threads", "retention", "ca_file",         "log_level"};
+    "max_per_address", "engine_threads", "retention", "ca_file",         "log_level",
+    "address_retire_after"};
 constexpr std::string_view kProfileKeys[] = {
     "min_version", "max_version", "ciphers", "ciphersuites", "groups", "alpn", "description"};
 constexpr std::string_view kOriginKeys[] = {"name",    "host",         "port",     "connect",
@@ -499,6 +500,9 @@ class Parser {
           cfg.connect_timeout_ms = v;
         }
       }
+    }
+    if (const toml::node* n = t.get("address_retire_after")) {
+      if (ReadDuration(*n, "address_retire_after", p, &v)) cfg.address_retire_after_ms = v;
     }
     if (const toml::node* n = t.get("retention")) {
       if (ReadDuration(*n, "retention", p, &v)) cfg.retention_ms = v;

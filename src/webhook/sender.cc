@@ -1,5 +1,6 @@
 // The sender thread: reads the head of each webhook's pending outbox rows,
-// POSTs it, records the attempt and its outcome through Store::Write.
+// POSTs it, records the attempt and its outcome through the store's outbox API
+// (PendingOutboxHeads, Store::RecordDelivery): no SQL here.
 //
 // Per outbox row (state column of table outbox):
 //   pending --2xx--> delivered
@@ -38,15 +39,6 @@ using webhook_internal::PostResult;
 
 namespace {
 
-// The head (lowest pending id) of every webhook's queue, with its event.
-constexpr std::string_view kHeadSql =
-    "SELECT o.id, o.webhook, o.attempts, o.next_attempt_ms, o.created_ms, o.last_error, "
-    "e.event_id, e.kind, e.rule, e.severity, e.origin, e.tags, e.variant, e.address, "
-    "e.finding_code, e.summary, e.fix, e.at_ms, e.payload "
-    "FROM outbox o JOIN alert_events e ON e.id = o.event_row "
-    "WHERE o.id IN (SELECT min(id) FROM outbox WHERE state = 'pending' GROUP BY webhook) "
-    "ORDER BY o.id";
-
 struct Row {
   int64_t id = 0;
   std::string webhook;
@@ -57,13 +49,6 @@ struct Row {
   EventPayloadInput event;  // the columns (facts live only in the payload)
   std::string payload;
 };
-
-std::string Cell(const std::vector<std::optional<std::string>>& r, size_t i) {
-  return i < r.size() && r[i] ? *r[i] : std::string();
-}
-int64_t IntCell(const std::vector<std::optional<std::string>>& r, size_t i) {
-  return std::strtoll(Cell(r, i).c_str(), nullptr, 10);
-}
 
 std::vector<std::string> SplitTags(const std::string& s) {
   std::vector<std::string> out;
@@ -77,28 +62,28 @@ std::vector<std::string> SplitTags(const std::string& s) {
   return out;
 }
 
-Row ParseRow(const std::vector<std::optional<std::string>>& r) {
+Row FromEntry(OutboxEntry&& o) {
   Row row;
-  row.id = IntCell(r, 0);
-  row.webhook = Cell(r, 1);
-  row.attempts = IntCell(r, 2);
-  row.next_attempt_ms = IntCell(r, 3);
-  row.created_ms = IntCell(r, 4);
-  row.last_error = Cell(r, 5);
+  row.id = o.id;
+  row.webhook = std::move(o.webhook);
+  row.attempts = o.attempts;
+  row.next_attempt_ms = o.next_attempt_ms;
+  row.created_ms = o.created_ms;
+  row.last_error = std::move(o.last_error);
   EventPayloadInput& e = row.event;
-  e.event_id = Cell(r, 6);
-  e.kind = Cell(r, 7);
-  e.rule = Cell(r, 8);
-  e.severity = Cell(r, 9);
-  e.origin = Cell(r, 10);
-  e.tags = SplitTags(Cell(r, 11));
-  e.variant = Cell(r, 12);
-  e.address = Cell(r, 13);
-  e.finding_code = Cell(r, 14);
-  e.summary = Cell(r, 15);
-  e.fix = Cell(r, 16);
-  e.at_ms = IntCell(r, 17);
-  row.payload = Cell(r, 18);
+  e.event_id = std::move(o.event.event_id);
+  e.kind = std::move(o.event.kind);
+  e.rule = std::move(o.event.rule);
+  e.severity = std::move(o.event.severity);
+  e.origin = std::move(o.event.origin);
+  e.tags = SplitTags(o.event.tags);
+  e.variant = std::move(o.event.variant);
+  e.address = std::move(o.event.address);
+  e.finding_code = std::move(o.event.finding_code);
+  e.summary = std::move(o.event.summary);
+  e.fix = std::move(o.event.fix);
+  e.at_ms = o.event.at_ms;
+  row.payload = std::move(o.event.payload);
   return row;
 }
 
@@ -224,7 +209,7 @@ void WebhookSender::Impl::Loop() {
 }
 
 bool WebhookSender::Impl::Pass(int64_t* wait_ms) {
-  auto heads = RunQuery(options.db_path, std::string(kHeadSql));
+  auto heads = PendingOutboxHeads(options.db_path);
   if (!heads.ok()) {
     int64_t now = Now();
     if (now - last_read_error_log_ms >= 60000) {
@@ -234,9 +219,9 @@ bool WebhookSender::Impl::Pass(int64_t* wait_ms) {
     return false;
   }
   bool progressed = false;
-  for (const auto& cells : heads->rows) {
+  for (OutboxEntry& entry : heads.value()) {
     if (Stopping()) break;
-    Row row = ParseRow(cells);
+    Row row = FromEntry(std::move(entry));
     auto it = endpoints.find(row.webhook);
     if (it == endpoints.end()) {
       if (logged_unconfigured.insert(row.webhook).second) {
@@ -313,24 +298,21 @@ bool WebhookSender::Impl::Record(const Row& row, int64_t attempts, const std::st
                                  int64_t next_attempt_ms, const std::string& last_error,
                                  const PostResult* attempt, int64_t at_ms, int64_t now) {
   const bool done = state != "pending";
-  Status s = options.store->Write([&](WriteTxn& txn) -> Status {
-    if (attempt != nullptr) {
-      auto r = txn.Exec(
-          "INSERT INTO deliveries (outbox_id, attempt, at_ms, http_status, error, duration_ms) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-          {row.id, attempts, at_ms,
-           attempt->http_status > 0 ? SqlValue(int64_t{attempt->http_status}) : SqlValue(nullptr),
-           attempt->error.empty() ? SqlValue(nullptr) : SqlValue(attempt->error),
-           attempt->duration_ms});
-      if (!r.ok()) return r.status();
-    }
-    auto r = txn.Exec(
-        "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, done_ms = ?5, "
-        "last_error = ?6 WHERE id = ?1 AND state = 'pending'",
-        {row.id, state, attempts, next_attempt_ms, done ? SqlValue(now) : SqlValue(nullptr),
-         last_error.empty() ? SqlValue(nullptr) : SqlValue(last_error)});
-    return r.ok() ? Status::Ok() : r.status();
-  });
+  DeliveryRecord d;
+  d.outbox_id = row.id;
+  d.attempts = attempts;
+  d.state = state;
+  d.next_attempt_ms = next_attempt_ms;
+  d.last_error = last_error;
+  d.done_ms = done ? now : 0;
+  if (attempt != nullptr) {
+    d.attempted = true;
+    d.at_ms = at_ms;
+    d.http_status = attempt->http_status;
+    d.error = attempt->error;
+    d.duration_ms = attempt->duration_ms;
+  }
+  Status s = options.store->RecordDelivery(d);
   if (s.ok()) return true;
   // The outcome is lost; the row is still pending and will be sent again
   // (receivers dedupe by event id). Hold it so a closed store is not a busy loop.

@@ -1,0 +1,324 @@
+// RunAgent (agent.h): wiring, the signal loop, reload and shutdown.
+#include "originwatch/agent.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdio>
+#include <algorithm>
+#include <memory>
+
+#include "agent/engine_shard.h"
+#include "agent/names.h"
+#include "originwatch/clock.h"
+#include "originwatch/config.h"
+#include "originwatch/engine.h"
+#include "originwatch/evaluator.h"
+#include "originwatch/log.h"
+#include "originwatch/plan.h"
+#include "originwatch/store.h"
+#include "originwatch/webhook.h"
+
+namespace originwatch {
+namespace {
+
+using agent_internal::EngineShard;
+using agent_internal::NameWatch;
+using agent_internal::ShardPlan;
+
+// How often names are resolved again: once per interval, between 10 s and
+// 5 min. 0 when every origin has fixed addresses.
+int64_t ResolvePeriodMs(const AgentConfig& cfg) {
+  bool any = false;
+  for (const OriginConfig& o : cfg.origins) any |= o.connect.empty() && !IsIpLiteral(o.host);
+  if (!any) return 0;
+  return std::clamp<int64_t>(cfg.interval_ms, 10000, 300000);
+}
+
+std::vector<OriginRecord> OriginRecords(const AgentConfig& cfg) {
+  std::vector<OriginRecord> out;
+  for (const OriginConfig& o : cfg.origins) out.push_back({o.name, o.host, o.port, o.tags});
+  return out;
+}
+
+AddressBookOptions BookOptions(const AgentConfig& cfg) {
+  AddressBookOptions o;
+  o.retire_after_ms = cfg.address_retire_after_ms;
+  return o;
+}
+
+// The profiles and CA file of a configuration, checked by OpenSSL on this
+// thread, so that a reload the engines would refuse is rejected before it
+// changes anything.
+Status ValidateTls(const AgentConfig& cfg) {
+  EngineOptions o;
+  o.profiles = cfg.profiles;
+  o.ca_file = cfg.ca_file;
+  return Engine::CheckOptions(o);
+}
+
+// The evaluator's commits go to the store; the events they carry are logged
+// here, on the evaluator thread, in the words the webhook gets.
+EvaluatorStage::Sink StoreSink(Store* store) {
+  return [store](Commit&& c) {
+    for (const EventRecord& e : c.events) {
+      const LogLevel level = e.kind == "resolved" || e.severity == "info" ? LogLevel::kInfo : LogLevel::kWarn;
+      Log(level, e.origin, e.kind + " " + e.rule + " (" + e.severity + "): " + e.summary);
+    }
+    return store->Enqueue(std::move(c));
+  };
+}
+
+void SendDns(EvaluatorStage& stage, std::vector<DnsObservation> observations) {
+  for (DnsObservation& d : observations) stage.SubmitDns(std::move(d));
+}
+
+}  // namespace
+
+int RunAgent(const AgentArgs& args) {
+  LoadResult loaded = LoadConfigFile(args.config_path);
+  if (!loaded.ok()) {
+    for (const ConfigError& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    std::fprintf(stderr, "originwatch run: %zu error(s) in %s: not starting\n", loaded.errors.size(),
+                 args.config_path.c_str());
+    return 2;
+  }
+  AgentConfig cfg = std::move(*loaded.config);
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(cfg.log_level, &level);
+  SetLogLevel(level);
+
+  // Many probes in flight need many descriptors.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  // Signals are taken synchronously by the main thread only: block them
+  // before any thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto eval_cfg_or = BuildEvaluatorConfig(cfg);
+  if (!eval_cfg_or.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", eval_cfg_or.status().message().c_str());
+    return 2;
+  }
+  std::shared_ptr<const EvaluatorConfig> eval_cfg = eval_cfg_or.value();
+
+  Store::Options sopts;
+  sopts.path = cfg.database;
+  // Events committed with a batch are delivered at once, not at the sender's
+  // next poll. The sender starts after the store: until then the slot is empty.
+  auto sender_slot = std::make_shared<std::atomic<WebhookSender*>>(nullptr);
+  sopts.on_committed = [sender_slot] {
+    if (WebhookSender* s = sender_slot->load()) s->Wake();
+  };
+  auto store_or = Store::Open(sopts);
+  if (!store_or.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", store_or.status().message().c_str());
+    return 2;
+  }
+  std::unique_ptr<Store> store = std::move(store_or).value();
+  if (Status s = store->SyncOrigins(OriginRecords(cfg), UnixNowMs()); !s.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
+    return 2;
+  }
+  auto snapshot = store->LoadAlertSnapshot();
+  if (!snapshot.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", snapshot.status().message().c_str());
+    return 2;
+  }
+  // Webhook delivery: its own thread; pending rows of an earlier run resume.
+  WebhookGlobalInit();
+  WebhookSender::Options wopts;
+  wopts.db_path = cfg.database;
+  wopts.store = store.get();
+  wopts.webhooks = cfg.webhooks;
+  auto sender_or = WebhookSender::Start(wopts);
+  if (!sender_or.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", sender_or.status().message().c_str());
+    return 2;
+  }
+  std::unique_ptr<WebhookSender> sender = std::move(sender_or).value();
+  sender_slot->store(sender.get());
+
+  // The evaluator, restored from the database, on its own thread.
+  auto evaluator = std::make_unique<Evaluator>(eval_cfg, snapshot.value());
+  NameWatch names(BookOptions(cfg), evaluator->restored_books(), UnixNowMs());
+  EvaluatorStage stage(std::move(evaluator), StoreSink(store.get()), {});
+
+  const int shards = cfg.engine_threads;
+  std::vector<DnsObservation> first_answers = names.ResolveAll(cfg, UnixNowMs());
+  PlanView view;
+  std::vector<ShardPlan> plans = names.BuildPlans(cfg, shards, &view);
+  stage.SubmitConfig(eval_cfg, view);  // closes what the configuration dropped
+  SendDns(stage, std::move(first_answers));
+  std::string fingerprint = names.Fingerprint();
+  int64_t next_resolve = ResolvePeriodMs(cfg) > 0 ? UnixNowMs() + ResolvePeriodMs(cfg) : 0;
+  size_t total_probes = 0;
+  for (const ShardPlan& p : plans) total_probes += p.probes.size();
+
+  std::vector<std::unique_ptr<EngineShard>> engines;
+  for (int i = 0; i < shards; ++i) {
+    engines.push_back(std::make_unique<EngineShard>(i, &stage));
+    if (Status s = engines.back()->Start(std::move(plans[static_cast<size_t>(i)])); !s.ok()) {
+      std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
+      for (auto& e : engines) e->Stop();
+      stage.Stop();
+      sender_slot->store(nullptr);
+      sender->Stop();
+      store->Close();
+      return s.code() == Status::Code::kInvalidArgument ? 2 : 1;
+    }
+  }
+  Log(LogLevel::kInfo, "",
+      "started: " + std::to_string(cfg.origins.size()) + " origins, " + std::to_string(total_probes) +
+          " probes per interval round, " + std::to_string(shards) + " engine thread(s), database " +
+          cfg.database);
+
+  auto apply_plan = [&](const AgentConfig& c, std::shared_ptr<const EvaluatorConfig>* submit_cfg) {
+    PlanView v;
+    std::vector<ShardPlan> fresh = names.BuildPlans(c, shards, &v);
+    if (submit_cfg != nullptr) stage.SubmitConfig(*submit_cfg, v);
+    for (int i = 0; i < shards; ++i) engines[static_cast<size_t>(i)]->Update(std::move(fresh[static_cast<size_t>(i)]));
+  };
+
+  const int64_t started = UnixNowMs();
+  int64_t next_prune = started;
+  int64_t next_stats = started + 60000;
+  for (;;) {
+    timespec ts{0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &ts);
+    int64_t now = UnixNowMs();
+    if (sig == SIGTERM || sig == SIGINT) {
+      Log(LogLevel::kInfo, "", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                   ": draining in-flight probes");
+      break;
+    }
+    if (args.duration_ms > 0 && now - started >= args.duration_ms) {
+      Log(LogLevel::kInfo, "", "run duration reached: draining in-flight probes");
+      break;
+    }
+    if (sig == SIGHUP) {
+      LoadResult next = LoadConfigFile(args.config_path);
+      if (!next.ok()) {
+        for (const ConfigError& e : next.errors) Log(LogLevel::kError, "", e.ToString());
+        Log(LogLevel::kError, "", "reload rejected: " + std::to_string(next.errors.size()) +
+                                      " error(s); the previous configuration keeps running");
+        continue;
+      }
+      AgentConfig fresh = std::move(*next.config);
+      if (fresh.database != cfg.database)
+        Log(LogLevel::kWarn, "", "reload: database path changes need a restart; keeping " + cfg.database);
+      if (fresh.engine_threads != cfg.engine_threads)
+        Log(LogLevel::kWarn, "", "reload: engine_threads changes need a restart; keeping " +
+                                     std::to_string(cfg.engine_threads));
+      if (fresh.max_in_flight != cfg.max_in_flight || fresh.max_per_address != cfg.max_per_address)
+        Log(LogLevel::kWarn, "", "reload: max_in_flight / max_per_address changes need a restart; keeping " +
+                                     std::to_string(cfg.max_in_flight) + " / " + std::to_string(cfg.max_per_address));
+      fresh.database = cfg.database;
+      fresh.engine_threads = cfg.engine_threads;
+      fresh.max_in_flight = cfg.max_in_flight;
+      fresh.max_per_address = cfg.max_per_address;
+      // Everything that can still fail is checked before anything changes:
+      // the alert thresholds, the profiles and CA (OpenSSL's verdict, the same
+      // the engines will reach), then the webhook secrets (Update applies
+      // only on success), and only then the origins table.
+      auto fresh_eval = BuildEvaluatorConfig(fresh);
+      if (!fresh_eval.ok()) {
+        Log(LogLevel::kError, "", "reload rejected: " + fresh_eval.status().message() +
+                                      "; the previous configuration keeps running");
+        continue;
+      }
+      if (Status ts2 = ValidateTls(fresh); !ts2.ok()) {
+        Log(LogLevel::kError, "", "reload rejected: " + ts2.message() + "; the previous configuration keeps running");
+        continue;
+      }
+      if (Status ws = sender->Update(fresh.webhooks); !ws.ok()) {
+        Log(LogLevel::kError, "", "reload rejected: " + ws.message() + "; the previous configuration keeps running");
+        continue;
+      }
+      if (Status s = store->SyncOrigins(OriginRecords(fresh), now); !s.ok()) {
+        Log(LogLevel::kError, "", "reload: " + s.message() + "; the previous configuration keeps running");
+        continue;
+      }
+      eval_cfg = fresh_eval.value();
+      names.set_options(BookOptions(fresh));
+      std::vector<DnsObservation> answers = names.ResolveAll(fresh, now);
+      apply_plan(fresh, &eval_cfg);
+      SendDns(stage, std::move(answers));
+      fingerprint = names.Fingerprint();
+      next_resolve = ResolvePeriodMs(fresh) > 0 ? UnixNowMs() + ResolvePeriodMs(fresh) : 0;
+      ParseLogLevel(fresh.log_level, &level);
+      SetLogLevel(level);
+      Log(LogLevel::kInfo, "", "reloaded: " + std::to_string(fresh.origins.size()) + " origins");
+      cfg = std::move(fresh);
+      continue;
+    }
+    if (next_resolve > 0 && now >= next_resolve) {
+      // Every lookup goes to the evaluator (dns_error counts lookups); the
+      // plan changes only when an address book gained or retired an address.
+      next_resolve = now + ResolvePeriodMs(cfg);
+      std::vector<DnsObservation> answers = names.ResolveAll(cfg, now);
+      std::string fresh_fp = names.Fingerprint();
+      if (fresh_fp != fingerprint) {
+        Log(LogLevel::kInfo, "", "address sets changed: plan updated");
+        apply_plan(cfg, nullptr);
+        fingerprint = std::move(fresh_fp);
+      }
+      SendDns(stage, std::move(answers));
+      continue;
+    }
+    if (now >= next_prune) {
+      next_prune = now + 3600 * 1000;
+      if (Status s = store->Prune(now - cfg.retention_ms); !s.ok())
+        Log(LogLevel::kError, "", "retention: " + s.message());
+    }
+    if (now >= next_stats) {
+      next_stats = now + 60000;
+      uint64_t started_n = 0, skipped = 0, deferred = 0, completed = 0, dropped = 0;
+      for (const auto& e : engines) {
+        Scheduler::Stats st = e->scheduler_stats();
+        started_n += st.started;
+        skipped += st.skipped_in_flight;
+        deferred += st.deferred_cap;
+        completed += e->completed();
+        dropped += e->dropped();
+      }
+      Store::Stats ss = store->stats();
+      EvaluatorStage::Stats es = stage.stats();
+      sender->Wake();
+      Log(LogLevel::kInfo, "",
+          "stats: started " + std::to_string(started_n) + ", completed " + std::to_string(completed) +
+              ", skipped (still running) " + std::to_string(skipped) + ", held by caps " +
+              std::to_string(deferred) + ", stored " + std::to_string(ss.committed) +
+              ", dropped (queue full) " + std::to_string(ss.dropped_queue_full + dropped + es.dropped_by_sink));
+    }
+  }
+
+  for (auto& e : engines) e->RequestStop();
+  for (auto& e : engines) e->Join();
+  stage.Stop();  // drains: every result is evaluated and handed to the store
+  store->Flush();
+  sender_slot->store(nullptr);
+  sender->Stop();  // the attempt in flight ends; pending deliveries resume at the next start
+  WebhookSender::Stats ws = sender->stats();
+  Store::Stats ss = store->stats();
+  store->Close();
+  Log(LogLevel::kInfo, "", "webhooks: " + std::to_string(ws.delivered) + " delivered, " +
+                               std::to_string(ws.failed) + " failed, " + std::to_string(ws.retried) +
+                               " retried this run");
+  Log(LogLevel::kInfo, "", "stopped: " + std::to_string(ss.committed) + " probe results stored, " +
+                               std::to_string(ss.dropped_queue_full) + " dropped");
+  return 0;
+}
+
+}  // namespace originwatch

@@ -1,0 +1,72 @@
+// One engine thread: an Engine (one io_uring ring) and a Scheduler over a
+// shard of the plan. Handshakes only: every result is moved, uncopied, into
+// the evaluator's queue. Private to src/agent.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "originwatch/engine.h"
+#include "originwatch/evaluator.h"
+#include "originwatch/scheduler.h"
+
+namespace originwatch::agent_internal {
+
+// What one engine thread runs: its shard of the plan and the settings its
+// Engine is built from. Handed over under a mutex; the thread picks it up
+// within one loop turn.
+struct ShardPlan {
+  std::vector<ScheduledProbe> probes;
+  EngineOptions engine_options;
+  Scheduler::Options scheduler_options;
+};
+
+class EngineShard {
+ public:
+  EngineShard(int index, EvaluatorStage* evaluator) : index_(index), evaluator_(evaluator) {}
+
+  // Starts the thread and waits until its Engine exists (or failed).
+  Status Start(ShardPlan plan);
+  void Update(ShardPlan plan);
+  // Stop every shard first, then Join them all: shards drain in parallel.
+  void RequestStop() { stop_.store(true); }
+  void Join();
+  void Stop() {
+    RequestStop();
+    Join();
+  }
+
+  Scheduler::Stats scheduler_stats() const;
+  uint64_t dropped() const { return dropped_.load(); }
+  uint64_t completed() const { return completed_.load(); }
+
+ private:
+  void Loop();
+  Status BuildEngine(const EngineOptions& opts);
+  void Finished(ProbeResult&& r);
+
+  const int index_;
+  EvaluatorStage* evaluator_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> completed_{0};
+  mutable std::mutex mu_;
+  std::condition_variable started_cv_;
+  bool started_ = false;
+  Status start_status_;
+  std::optional<ShardPlan> pending_;
+  Scheduler::Stats sched_stats_;
+
+  // Engine thread only.
+  std::unique_ptr<Engine> engine_;
+  EngineOptions engine_options_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+}  // namespace originwatch::agent_internal

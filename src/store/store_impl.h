@@ -1,0 +1,155 @@
+// Private to src/store: the writer's state (Store::Impl) and the small SQLite
+// helpers its files share. Only the writer thread touches the connection and
+// the caches after Open.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "originwatch/store.h"
+#include "store/sqlite_util.h"
+
+namespace originwatch {
+namespace store_internal {
+
+inline constexpr size_t kStringCacheMax = 10000;
+
+inline SqlValue NullIfNegative(int64_t v) { return v < 0 ? SqlValue(nullptr) : SqlValue(v); }
+inline SqlValue IdOrNull(int64_t id) { return id == 0 ? SqlValue(nullptr) : SqlValue(id); }
+inline SqlValue TextOrNull(const std::string& s) { return s.empty() ? SqlValue(nullptr) : SqlValue(s); }
+
+inline std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+inline int64_t ColumnInt(sqlite3_stmt* s, int i) { return sqlite3_column_int64(s, i); }
+inline std::string ColumnText(sqlite3_stmt* s, int i) {
+  const auto* p = sqlite3_column_text(s, i);
+  return p ? std::string(reinterpret_cast<const char*>(p),
+                         static_cast<size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+// Steps a statement that returns no rows (or ignores them).
+inline Status StepDone(sqlite3* db, sqlite3_stmt* s) {
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, "");
+  return Status::Ok();
+}
+
+// Binds and steps a cached statement to completion.
+inline Status Run(sqlite3* db, StmtCache& cache, std::string_view sql, const std::vector<SqlValue>& p) {
+  auto stmt = cache.Get(sql);
+  if (!stmt.ok()) return stmt.status();
+  if (Status s = store_internal::BindAll(db, *stmt, p); !s.ok()) return s;
+  return StepDone(db, *stmt);
+}
+
+// Binds a cached statement and returns the first column of its first row, or 0
+// when there is no row.
+inline Result<int64_t> LookupId(sqlite3* db, StmtCache& cache, std::string_view sql,
+                         const std::vector<SqlValue>& p) {
+  auto stmt = cache.Get(sql);
+  if (!stmt.ok()) return stmt.status();
+  if (Status s = store_internal::BindAll(db, *stmt, p); !s.ok()) return s;
+  int rc = sqlite3_step(*stmt);
+  if (rc == SQLITE_ROW) {
+    int64_t id = sqlite3_column_int64(*stmt, 0);
+    sqlite3_reset(*stmt);
+    return id;
+  }
+  if (rc == SQLITE_DONE) return int64_t{0};
+  return SqliteError(db, "");
+}
+
+struct Item {
+  uint64_t seq = 0;
+  Commit commit;
+};
+
+struct ChainRef {
+  int64_t chain_id = 0;
+  int64_t leaf_cert_id = 0;
+  std::string leaf_sha256;
+};
+
+}  // namespace store_internal
+
+struct Store::Impl {
+  using Item = store_internal::Item;
+  using ChainRef = store_internal::ChainRef;
+  using DbPtr = store_internal::DbPtr;
+  using StmtCache = store_internal::StmtCache;
+
+  Options options;
+  DbPtr db;
+  StmtCache stmts{nullptr};       // the writer's own statements
+  std::thread thread;
+
+  mutable std::mutex mu;
+  std::condition_variable wake;  // writer: items, commands or stop
+  std::condition_variable done;  // Flush waiters
+  std::deque<Item> queue;
+  std::deque<std::function<void()>> commands;
+  uint64_t next_seq = 1;
+  uint64_t done_seq = 0;
+  int flush_waiters = 0;
+  bool stopping = false;
+  bool running = false;
+  Stats stats;
+
+  std::mutex close_mu;
+
+  // Writer-thread-only caches.
+  std::unordered_map<std::string, int64_t> origin_ids;
+  std::unordered_map<std::string, int64_t> variant_ids;
+  std::unordered_map<std::string, int64_t> string_ids;
+  std::unordered_map<std::string, int64_t> cert_ids;
+  std::unordered_map<std::string, ChainRef> chain_refs;
+  std::unordered_map<int64_t, int64_t> chain_last_seen;  // this batch: chain id -> max ts
+
+  void ClearCaches() {
+    origin_ids.clear();
+    variant_ids.clear();
+    string_ids.clear();
+    cert_ids.clear();
+    chain_refs.clear();
+    chain_last_seen.clear();
+  }
+
+  sqlite3* raw() { return db.get(); }
+
+  void WriterLoop();
+  void WriteBatch(std::vector<Item>& items);
+  Status WriteItem(Item& item);
+  Status RunOnWriter(std::function<Status()> fn);
+  Result<int64_t> OriginId(const ProbeSpec& spec, int64_t ts);
+  Result<int64_t> VariantId(int64_t origin_id, const ProbeSpec& spec, int64_t ts);
+  Result<int64_t> StringId(const std::string& text);
+  Result<int64_t> CertId(const CertInfo& cert, int64_t ts);
+  Result<ChainRef> Chain(const std::vector<CertInfo>& chain, int64_t ts);
+  Result<std::optional<VariantState>> ReadState(int64_t variant_id);
+  Status WriteState(const VariantState& s);
+  Status WriteProbe(const ProbeResult& r, const std::optional<FindingRecord>& lead);
+  Status WriteAlerts(const Commit& c);
+  Status WriteEvent(const EventRecord& e);
+  Result<AlertSnapshot> ReadAlertSnapshot();
+  Status WriteDelivery(const DeliveryRecord& d);
+  Result<int64_t> PruneStep(int64_t cutoff, int max_rows);
+  Status PruneFinish(int64_t cutoff);
+};
+
+}  // namespace originwatch
