@@ -60,11 +60,15 @@ Result<std::shared_ptr<const EvaluatorConfig>> BuildEvaluatorConfig(const AgentC
 
 // A DNS lookup of an origin's name, after the address book's hysteresis
 // (src/dns AddressBook): the addresses still probed and what changed.
+// addresses_changed is raised when the book retires an address, or when an
+// answer shares no address with the probed set (the name moved); addresses an
+// answer merely adds (a CDN's rotation) are probed without an event.
 struct DnsObservation {
   std::string origin;
   std::string host;
   bool resolved = false;
   std::string error;                   // when !resolved
+  std::vector<std::string> answer;     // this lookup's addresses (when resolved)
   std::vector<std::string> addresses;  // probed after this answer (sorted)
   std::vector<std::string> previous;   // probed before this answer (sorted)
   std::vector<std::string> retired;    // addresses no longer probed from now on

@@ -1,6 +1,7 @@
 // NameWatch (names.h).
 #include "agent/names.h"
 
+#include <algorithm>
 #include <set>
 
 #include "originwatch/agent.h"
@@ -52,6 +53,8 @@ std::vector<DnsObservation> NameWatch::ResolveAll(const AgentConfig& cfg, int64_
     auto answer = ResolveAddresses(o.host);
     if (answer.ok()) {
       AddressBook::Change ch = book.Answer(answer.value(), now_ms);
+      d.answer = answer.value();
+      std::sort(d.answer.begin(), d.answer.end());
       d.resolved = true;
       d.previous = std::move(ch.previous);
       d.addresses = std::move(ch.current);

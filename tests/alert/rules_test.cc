@@ -76,7 +76,18 @@ class Variant {
   std::vector<AlertEvent> Feed(ProbeResult r) {
     now_ms_ += kMinuteMs;
     r.started_at_ms = now_ms_;
-    Evaluation ev = EvaluateProbe(state_, r, siblings_, t_, now_ms_);
+    // The evaluator diagnoses the origin once per result and passes it in.
+    std::vector<ProbeResult> all{r};
+    std::vector<const ProbeResult*> siblings;
+    for (const ProbeResult& s : siblings_) {
+      all.push_back(s);
+      siblings.push_back(&s);
+    }
+    DiagnoseOptions o;
+    o.now_s = now_ms_ / 1000;
+    o.expiry_warning_days = t_.expiry_warning_days;
+    const Diagnosis d = Diagnose(all, o);
+    Evaluation ev = EvaluateProbe(state_, r, siblings, d, t_, now_ms_);
     state_ = std::move(ev.state);
     return std::move(ev.events);
   }
@@ -674,7 +685,7 @@ TEST(LifecycleTest, ALateResultChangesNothing) {
   const VariantAlertState before = v.state();
   ProbeResult late = Fail(kSni, Outcome::kRefused);
   late.started_at_ms = before.last_at_ms - 1;
-  const Evaluation ev = EvaluateProbe(before, late, {}, {}, v.now_ms() + 1);
+  const Evaluation ev = EvaluateProbe(before, late, {}, Diagnosis{}, {}, v.now_ms() + 1);
   EXPECT_TRUE(ev.events.empty());
   EXPECT_EQ(ev.state.consecutive_failures, 0);
   EXPECT_EQ(AlertStateToJson(ev.state), AlertStateToJson(before));

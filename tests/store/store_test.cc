@@ -396,35 +396,68 @@ TEST_F(StoreTest, FullQueueDropsAndCountsWithoutBlocking) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM probes"), "5");
 }
 
-TEST_F(StoreTest, AFailingHookRollsBackOnlyItsOwnItem) {
-  std::vector<WrittenProbe> seen;  // written by the writer thread, read after Flush
-  Store::Options o = Opts();
-  o.on_written = [&seen](WriteTxn& txn, const WrittenProbe& w) -> Status {
-    seen.push_back(w);
-    auto r = txn.Exec("CREATE TABLE IF NOT EXISTS hook_log (probe_id INTEGER)");
-    if (!r.ok()) return r.status();
-    r = txn.Exec("INSERT INTO hook_log VALUES (?1)", {w.probe_id});
-    return r.ok() ? Status::Ok() : r.status();
-  };
-  auto store = OpenStore(o);
+TEST_F(StoreTest, ACommitWritesItsProbeStateEventAndOutboxTogether) {
+  auto store = OpenStore(Opts());
   ASSERT_TRUE(store);
   const auto spec = MakeSpec("h", "127.0.0.1", "h.example");
-  ASSERT_TRUE(store->Enqueue(FailedResult(spec, 1000, Outcome::kRefused)));
-  ASSERT_TRUE(store->Enqueue(
-      FailedResult(spec, 2000, Outcome::kRefused), std::nullopt,
-      [](WriteTxn&, const WrittenProbe&) { return Status::Internal("alert rule failed"); }));
-  ASSERT_TRUE(store->Enqueue(FailedResult(spec, 3000, Outcome::kRefused)));
+  Commit c;
+  c.at_ms = 1000;
+  c.probe = FailedResult(spec, 1000, Outcome::kRefused);
+  c.lead = FindingRecord{"refused", "The port refuses connections."};
+  c.states.push_back({"variant:h|127.0.0.1:443|sni=h.example|modern", "{\"origin\":\"h\"}", false});
+  c.episodes.push_back({"h|handshake_failed|127.0.0.1:443|sni=h.example|modern", 1, 0});
+  EventRecord e;
+  e.event_id = "11111111-2222-8333-8444-555555555555";
+  e.kind = "firing";
+  e.rule = "handshake_failed";
+  e.severity = "critical";
+  e.dedup_key = "h|handshake_failed|127.0.0.1:443|sni=h.example|modern";
+  e.origin = "h";
+  e.summary = "The port refuses connections.";
+  e.at_ms = 1000;
+  e.payload = "{}";
+  e.webhooks = {"ops", "pager"};
+  c.events.push_back(e);
+  ASSERT_TRUE(store->Enqueue(std::move(c)));
+  // The same transition raised again (same deterministic id): recorded once.
+  Commit again;
+  again.at_ms = 2000;
+  again.events.push_back(e);
+  ASSERT_TRUE(store->Enqueue(std::move(again)));
   store->Flush();
-  EXPECT_EQ(store->stats().committed, 2u);
-  EXPECT_EQ(store->stats().write_errors, 1u);
-  ASSERT_EQ(seen.size(), 3u);
-  EXPECT_EQ(seen[2].before->consecutive_failures, 1);  // the rolled-back probe left no trace
-  EXPECT_EQ(seen[2].after.consecutive_failures, 2);
-  EXPECT_EQ(seen[2].after.failing_since_ms, 1000);
+  EXPECT_EQ(store->stats().committed, 1u);  // probe rows
+  EXPECT_EQ(store->stats().commits, 2u);
   store->Close();
-  EXPECT_EQ(Scalar("SELECT group_concat(ts) FROM (SELECT ts FROM probes ORDER BY ts)"),
-            "1000,3000");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM hook_log"), "2");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM probes"), "1");
+  EXPECT_EQ(Scalar("SELECT last_finding_code FROM variant_state"), "refused");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM alert_state"), "1");
+  EXPECT_EQ(Scalar("SELECT episode FROM alert_episodes"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM alerts WHERE resolved_ms IS NULL"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM alert_events"), "1");
+  EXPECT_EQ(Scalar("SELECT group_concat(webhook) FROM (SELECT webhook FROM outbox ORDER BY id)"), "ops,pager");
+}
+
+TEST_F(StoreTest, AlertSnapshotReturnsWhatCommitsWrote) {
+  auto store = OpenStore(Opts());
+  ASSERT_TRUE(store);
+  Commit c;
+  c.at_ms = 1;
+  c.states.push_back({"cert:abc", "{\"open\":true}", false});
+  c.states.push_back({"dns:h", "{\"bad\":1}", false});
+  c.episodes.push_back({"h|dns_error", 3, 1});
+  ASSERT_TRUE(store->Enqueue(std::move(c)));
+  Commit erase;
+  erase.at_ms = 2;
+  erase.states.push_back({"dns:h", "", true});
+  ASSERT_TRUE(store->Enqueue(std::move(erase)));
+  store->Flush();
+  auto snap = store->LoadAlertSnapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().message();
+  ASSERT_EQ(snap->states.size(), 1u);
+  EXPECT_EQ(snap->states[0].key, "cert:abc");
+  ASSERT_EQ(snap->episodes.size(), 1u);
+  EXPECT_EQ(snap->episodes[0].episode, 3);
+  EXPECT_EQ(snap->episodes[0].updates, 1);
 }
 
 TEST_F(StoreTest, SyncOriginsMarksAbsentOriginsRemovedAndKeepsTheirHistory) {

@@ -143,26 +143,34 @@ class WebhookTest : public ::testing::Test {
     if (created_ms == 0) created_ms = NowMs();
     EventPayloadInput e = MakeEvent(event_id, created_ms);
     const std::string payload = BuildEventPayload(e);
+    Commit c;
+    c.at_ms = created_ms;
+    EventRecord r;
+    r.event_id = e.event_id;
+    r.kind = e.kind;
+    r.rule = e.rule;
+    r.severity = e.severity;
+    r.dedup_key = "test|" + e.event_id;
+    r.origin = e.origin;
+    r.tags = "prod,edge";
+    r.variant = e.variant;
+    r.address = e.address;
+    r.finding_code = e.finding_code;
+    r.summary = e.summary;
+    r.fix = e.fix;
+    r.at_ms = created_ms;
+    r.payload = payload;
+    r.webhooks = webhooks;
+    c.events.push_back(std::move(r));
+    EXPECT_TRUE(store_->Enqueue(std::move(c)));
+    store_->Flush();
     std::vector<int64_t> ids;
-    Status s = store_->Write([&](WriteTxn& txn) -> Status {
-      auto ev = txn.Exec(
-          "INSERT INTO alert_events (event_id, kind, rule, severity, origin, tags, variant, "
-          "address, finding_code, summary, fix, at_ms, payload) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-          {e.event_id, e.kind, e.rule, e.severity, e.origin, std::string("prod,edge"), e.variant,
-           e.address, e.finding_code, e.summary, e.fix, e.at_ms, payload});
-      if (!ev.ok()) return ev.status();
-      for (const auto& w : webhooks) {
-        auto ob = txn.Exec(
-            "INSERT INTO outbox (event_row, webhook, next_attempt_ms, created_ms) "
-            "VALUES (?1, ?2, ?3, ?3)",
-            {*ev, w, created_ms});
-        if (!ob.ok()) return ob.status();
-        ids.push_back(*ob);
-      }
-      return Status::Ok();
-    });
-    EXPECT_TRUE(s.ok()) << s.message();
+    QueryResult q = Query(
+        "SELECT o.id FROM outbox o JOIN alert_events e ON e.id = o.event_row WHERE e.event_id = ?1 "
+        "ORDER BY o.id",
+        {event_id});
+    for (const auto& row : q.rows) ids.push_back(std::stoll(row[0].value_or("0")));
+    EXPECT_EQ(ids.size(), webhooks.size());
     payloads_[event_id] = payload;
     return ids;
   }
