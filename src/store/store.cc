@@ -414,6 +414,21 @@ Status Store::Impl::PruneFinish(int64_t cutoff) {
             "NOT EXISTS (SELECT 1 FROM leaf_changes l WHERE l.new_cert_id = certificates.id)",
             {});
   }
+  // Dictionary texts no probe row references any more (error texts can be
+  // unique per probe: a timeout names the bytes it read), so the dictionary
+  // stays bounded by retention like the probes. One scan of probes.
+  if (s.ok()) {
+    s = Run(d, stmts,
+            "DELETE FROM strings WHERE id NOT IN ("
+            "SELECT version_id FROM probes WHERE version_id IS NOT NULL UNION "
+            "SELECT cipher_id FROM probes WHERE cipher_id IS NOT NULL UNION "
+            "SELECT group_id FROM probes WHERE group_id IS NOT NULL UNION "
+            "SELECT alpn_id FROM probes WHERE alpn_id IS NOT NULL UNION "
+            "SELECT verify_error_id FROM probes WHERE verify_error_id IS NOT NULL UNION "
+            "SELECT missing_names_id FROM probes WHERE missing_names_id IS NOT NULL UNION "
+            "SELECT error_id FROM probes WHERE error_id IS NOT NULL)",
+            {});
+  }
   // The alert tables (schema/002): finished deliveries, events nothing still
   // waits to deliver, and alerts resolved before the cutoff. Open alerts and
   // pending outbox rows are never pruned, however old.

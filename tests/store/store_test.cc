@@ -479,6 +479,27 @@ TEST_F(StoreTest, SyncOriginsMarksAbsentOriginsRemovedAndKeepsTheirHistory) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM failing"), "0");  // b is no longer configured
 }
 
+TEST_F(StoreTest, PruneDeletesDictionaryTextsNoProbeReferences) {
+  auto store = OpenStore(Opts());
+  ASSERT_TRUE(store);
+  const int64_t cutoff = 1700000100000;
+  const auto spec = MakeSpec("t", "127.0.0.1", "t.example");
+  // Texts unique per probe (a timeout names the bytes it read) must not make
+  // the dictionary grow for ever.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(store->Enqueue(FailedResult(spec, cutoff - 1000 + i, Outcome::kHandshakeTimeout, -1,
+                                            "no answer after " + std::to_string(i) + " bytes")));
+  }
+  ASSERT_TRUE(store->Enqueue(FailedResult(spec, cutoff + 1, Outcome::kHandshakeTimeout, -1, "kept text")));
+  store->Flush();
+  ASSERT_TRUE(store->Prune(cutoff).ok());
+  EXPECT_EQ(Scalar("SELECT group_concat(value) FROM strings"), "kept text");
+  // A text deleted by the prune is stored again when a new probe carries it.
+  ASSERT_TRUE(store->Enqueue(FailedResult(spec, cutoff + 2, Outcome::kHandshakeTimeout, -1, "no answer after 3 bytes")));
+  store->Flush();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM probes p JOIN strings s ON s.id = p.error_id"), "2");
+}
+
 TEST_F(StoreTest, PruneDeletesOldRowsInStepsAndKeepsNewOnes) {
   auto store = OpenStore(Opts());
   ASSERT_TRUE(store);
