@@ -1,4 +1,5 @@
-// Shared helpers of the alert rules: phrases and the hysteresis of a state rule.
+// Shared parts of the alert rules: thresholds, kinds, phrases and the
+// hysteresis of a state rule.
 #include <algorithm>
 
 #include "alert/rules_internal.h"
@@ -6,6 +7,77 @@
 namespace originwatch {
 
 std::string VariantKeyOf(const ProbeSpec& spec) { return alert_internal::VariantKey(spec); }
+
+using alert_internal::kStateRules;
+
+// --- thresholds --------------------------------------------------------------
+
+AlertThresholds ApplyOverrides(const AlertThresholds& global,
+                               const AlertThresholdOverrides& origin) {
+  AlertThresholds t = global;
+  if (origin.fail_after) t.fail_after = *origin.fail_after;
+  if (origin.resolve_after) t.resolve_after = *origin.resolve_after;
+  if (origin.expiry_warning_days) t.expiry_warning_days = *origin.expiry_warning_days;
+  if (origin.expiry_critical_days) t.expiry_critical_days = *origin.expiry_critical_days;
+  if (origin.lifetime_warning_fraction) {
+    t.lifetime_warning_fraction = *origin.lifetime_warning_fraction;
+  }
+  if (origin.lifetime_critical_fraction) {
+    t.lifetime_critical_fraction = *origin.lifetime_critical_fraction;
+  }
+  if (origin.downgrade_accept_after_days) {
+    t.downgrade_accept_after_days = *origin.downgrade_accept_after_days;
+  }
+  return t;
+}
+
+Status ValidateThresholds(const AlertThresholds& t) {
+  if (t.fail_after < 1) return Status::InvalidArgument("fail_after must be at least 1");
+  if (t.resolve_after < 1) return Status::InvalidArgument("resolve_after must be at least 1");
+  if (t.expiry_critical_days < 0) {
+    return Status::InvalidArgument("expiry_critical_days must not be negative");
+  }
+  if (t.expiry_warning_days < t.expiry_critical_days) {
+    return Status::InvalidArgument("expiry_warning_days must be at least expiry_critical_days (" +
+                                   std::to_string(t.expiry_critical_days) + ")");
+  }
+  if (!(t.lifetime_critical_fraction > 0 && t.lifetime_critical_fraction < 1)) {
+    return Status::InvalidArgument("lifetime_critical_fraction must be between 0 and 1");
+  }
+  if (!(t.lifetime_warning_fraction >= t.lifetime_critical_fraction &&
+        t.lifetime_warning_fraction < 1)) {
+    return Status::InvalidArgument(
+        "lifetime_warning_fraction must be at least lifetime_critical_fraction and below 1");
+  }
+  if (t.downgrade_accept_after_days < 0) {
+    return Status::InvalidArgument("downgrade_accept_after_days must not be negative");
+  }
+  return Status::Ok();
+}
+
+std::string_view AlertKindName(AlertKind k) {
+  switch (k) {
+    case AlertKind::kFiring:
+      return "firing";
+    case AlertKind::kUpdated:
+      return "updated";
+    case AlertKind::kResolved:
+      return "resolved";
+    case AlertKind::kEvent:
+      return "event";
+  }
+  return "event";
+}
+
+std::vector<std::string> VariantAlertState::OpenRules() const {
+  std::vector<std::string> out;
+  for (std::string_view r : kStateRules) {
+    auto it = rules.find(std::string(r));
+    if (it != rules.end() && it->second.open) out.emplace_back(r);
+  }
+  return out;
+}
+
 
 namespace alert_internal {
 
