@@ -1,6 +1,8 @@
 // EngineShard (engine_shard.h).
 #include "agent/engine_shard.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "originwatch/clock.h"
@@ -29,7 +31,11 @@ Status EngineShard::Start(ShardPlan plan) {
     std::lock_guard<std::mutex> lock(mu_);
     pending_ = std::move(plan);
   }
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    // Named for top -H, perf and /proc/<pid>/task/*/comm (15 bytes at most).
+    pthread_setname_np(pthread_self(), ("ow-engine-" + std::to_string(index_)).substr(0, 15).c_str());
+    Loop();
+  });
   std::unique_lock<std::mutex> lock(mu_);
   started_cv_.wait(lock, [this] { return started_; });
   return start_status_;

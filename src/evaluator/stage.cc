@@ -1,6 +1,8 @@
 // EvaluatorStage: one Evaluator on its own thread behind a bounded queue
 // (evaluator.h). Engine threads only move a result into the queue; the
 // diagnosis, the rules and the building of the commit happen here.
+#include <pthread.h>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -25,7 +27,10 @@ class EvaluatorStage::Impl {
  public:
   Impl(std::unique_ptr<Evaluator> e, Sink sink, Options o)
       : evaluator_(std::move(e)), sink_(std::move(sink)), options_(o) {
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "ow-evaluator");
+      Loop();
+    });
   }
 
   bool Push(Input in, bool bounded) {

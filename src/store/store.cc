@@ -11,6 +11,7 @@
 // prune clears them (they refill from SELECTs).
 #include "originwatch/store.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,7 +121,10 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
   impl->stmts = StmtCache(raw);
   impl->running = true;
   Impl* p = impl.get();
-  impl->thread = std::thread([p] { p->WriterLoop(); });
+  impl->thread = std::thread([p] {
+    pthread_setname_np(pthread_self(), "ow-store");
+    p->WriterLoop();
+  });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 

@@ -14,6 +14,8 @@
 //
 // Everything the thread owns (endpoints, rate buckets, curl handles) is
 // touched by it alone; the mutex guards only stop/wake/update and stats.
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -428,7 +430,10 @@ Result<std::unique_ptr<WebhookSender>> WebhookSender::Start(Options options) {
   if (!impl->options.clock) impl->options.clock = &UnixNowMs;
   impl->Apply(std::move(config).value());
   Impl* p = impl.get();
-  impl->thread = std::thread([p] { p->Loop(); });
+  impl->thread = std::thread([p] {
+    pthread_setname_np(pthread_self(), "ow-webhook");
+    p->Loop();
+  });
   return std::unique_ptr<WebhookSender>(new WebhookSender(std::move(impl)));
 }
 
