@@ -4,6 +4,9 @@
 #pragma once
 
 #include <liburing.h>
+#include <time.h>
+
+#include <cerrno>
 
 namespace originwatch::testing {
 
@@ -22,5 +25,36 @@ inline bool KernelHasDeferTaskrun() {
 }
 
 inline bool KernelHasCoopTaskrun() { return KernelAcceptsRingFlags(IORING_SETUP_COOP_TASKRUN); }
+
+// Whether a linked timeout with IORING_TIMEOUT_ABS is accepted: a NOP linked
+// to one an hour away must end with 0, the timeout with -ECANCELED (a refused
+// flag fails the link: -ECANCELED and -EINVAL).
+inline bool KernelTakesAbsoluteLinkTimeouts() {
+  io_uring ring{};
+  if (io_uring_queue_init(4, &ring, 0) != 0) return false;
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  __kernel_timespec at{};
+  at.tv_sec = now.tv_sec + 3600;
+  io_uring_sqe* nop = io_uring_get_sqe(&ring);
+  io_uring_prep_nop(nop);
+  nop->flags |= IOSQE_IO_LINK;
+  nop->user_data = 1;
+  io_uring_sqe* timeout = io_uring_get_sqe(&ring);
+  io_uring_prep_link_timeout(timeout, &at, IORING_TIMEOUT_ABS);
+  timeout->user_data = 2;
+  bool nop_ok = false, timeout_ok = false;
+  if (io_uring_submit_and_wait(&ring, 2) >= 0) {
+    for (int i = 0; i < 2; ++i) {
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_wait_cqe(&ring, &cqe) != 0) break;
+      if (cqe->user_data == 1) nop_ok = cqe->res == 0;
+      if (cqe->user_data == 2) timeout_ok = cqe->res == -ECANCELED;
+      io_uring_cqe_seen(&ring, cqe);
+    }
+  }
+  io_uring_queue_exit(&ring);
+  return nop_ok && timeout_ok;
+}
 
 }  // namespace originwatch::testing
