@@ -80,6 +80,9 @@ TEST_F(TlsTest, MissingOrEmptyCaFileIsRejectedNamingTheFile) {
 }
 
 TEST(DrainErrorsTest, DrainsTheQueueOldestFirstWithTheCodes) {
+  // The texts of libssl's reasons are loaded with libssl (any SSL_CTX_new
+  // does it); this test may run alone.
+  ASSERT_EQ(OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS, nullptr), 1);
   ERR_clear_error();
   ERR_raise(ERR_LIB_SSL, SSL_R_NO_SHARED_CIPHER);
   ERR_raise(ERR_LIB_SSL, SSL_R_WRONG_VERSION_NUMBER);
