@@ -3,6 +3,8 @@
 // the edges (the agent loop, the engine's timestamps, the CLI) call these.
 #pragma once
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdint>
 
@@ -18,11 +20,14 @@ inline int64_t UnixNowMs() {
 // Unix time in seconds.
 inline int64_t UnixNowS() { return UnixNowMs() / 1000; }
 
-// A monotonic clock in milliseconds, for durations and deadlines.
+// A monotonic clock in milliseconds, for durations and deadlines. It is
+// CLOCK_MONOTONIC by name, not by the standard library's choice: the engine
+// hands these times to the kernel as absolute io_uring deadlines, which the
+// kernel measures on CLOCK_MONOTONIC.
 inline int64_t MonotonicMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
 }  // namespace originwatch

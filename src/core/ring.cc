@@ -3,9 +3,23 @@
 #include <cerrno>
 #include <cstring>
 
-namespace originwatch::core {
+#include "originwatch/clock.h"
 
-Result<std::unique_ptr<Ring>> Ring::Create(unsigned entries) {
+namespace originwatch::core {
+namespace {
+
+// An absolute CLOCK_MONOTONIC time, what IORING_TIMEOUT_ABS expects.
+__kernel_timespec AbsTimespec(int64_t mono_ms) {
+  if (mono_ms < 0) mono_ms = 0;
+  __kernel_timespec ts{};
+  ts.tv_sec = mono_ms / 1000;
+  ts.tv_nsec = (mono_ms % 1000) * 1000000;
+  return ts;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Ring>> Ring::Create(const RingOptions& options) {
   std::unique_ptr<Ring> ring(new Ring());
   struct Attempt {
     unsigned flags;
@@ -25,11 +39,13 @@ Result<std::unique_ptr<Ring>> Ring::Create(unsigned entries) {
   for (const Attempt& a : attempts) {
     io_uring_params params{};
     params.flags = a.flags | IORING_SETUP_CQSIZE;
-    params.cq_entries = entries * 4;
-    int rc = io_uring_queue_init_params(entries, &ring->ring_, &params);
+    params.cq_entries = options.entries * 4;
+    int rc = io_uring_queue_init_params(options.entries, &ring->ring_, &params);
     if (rc == 0) {
       ring->initialized_ = true;
       ring->mode_ = a.mode;
+      ring->absolute_timeouts_ =
+          options.absolute_timeouts && ring->KernelTakesAbsoluteLinkTimeouts();
       return ring;
     }
     last = -rc;
@@ -39,16 +55,93 @@ Result<std::unique_ptr<Ring>> Ring::Create(unsigned entries) {
                              std::strerror(last));
 }
 
+// Linked timeouts have taken IORING_TIMEOUT_ABS since they exist (Linux 5.5:
+// the link timeout shares the timeout's prep), but a kernel that refused the
+// flag would fail every linked operation with -ECANCELED, which the engine
+// would read as a timeout. So ask once: a NOP linked to an absolute timeout a
+// minute away ends at once, with 0 and the timeout with -ECANCELED where the
+// flag is taken; with -ECANCELED and -EINVAL where it is not. Both carry
+// LIBURING_UDATA_TIMEOUT, which Run() skips, so nothing here can reach a
+// handler whatever happens.
+bool Ring::KernelTakesAbsoluteLinkTimeouts() {
+  probe_ts_ = AbsTimespec(MonotonicMs() + 60000);
+  io_uring_sqe* nop = io_uring_get_sqe(&ring_);
+  io_uring_sqe* timeout = io_uring_get_sqe(&ring_);
+  OW_CHECK(nop != nullptr && timeout != nullptr);
+  io_uring_prep_nop(nop);
+  nop->flags |= IOSQE_IO_LINK;
+  nop->user_data = LIBURING_UDATA_TIMEOUT;
+  io_uring_prep_link_timeout(timeout, &probe_ts_, IORING_TIMEOUT_ABS);
+  timeout->user_data = LIBURING_UDATA_TIMEOUT;
+  int rc = io_uring_submit(&ring_);
+  if (rc != 2) return false;
+  submitted_ += 2;
+  bool accepted = true;
+  for (int seen = 0; seen < 2;) {
+    io_uring_cqe* cqe = nullptr;
+    rc = io_uring_wait_cqe(&ring_, &cqe);
+    if (rc == -EINTR) continue;
+    if (rc < 0) return false;
+    if (cqe->res == -EINVAL) accepted = false;
+    ++seen;
+    io_uring_cqe_seen(&ring_, cqe);
+  }
+  return accepted;
+}
+
 Ring::~Ring() {
   if (initialized_) io_uring_queue_exit(&ring_);
+}
+
+void Ring::LinkDeadline(io_uring_sqe* sqe, int64_t deadline_ms, __kernel_timespec* ts,
+                        Operation* timeout_op) {
+  sqe->flags |= IOSQE_IO_LINK;
+  io_uring_sqe* t = GetSqe();
+  if (absolute_timeouts_) {
+    *ts = AbsTimespec(deadline_ms);
+    io_uring_prep_link_timeout(t, ts, IORING_TIMEOUT_ABS);
+  } else {
+    // Relative: the kernel starts counting when it reads the SQE, so the
+    // duration is computed again right before each submission.
+    *ts = MsToTimespec(deadline_ms - MonotonicMs());
+    io_uring_prep_link_timeout(t, ts, 0);
+    relative_.push_back({ts, deadline_ms, ring_.sq.sqe_tail - 1});
+  }
+  Prep(t, timeout_op);
+}
+
+void Ring::RefreshRelativeTimeouts() {
+  if (relative_.empty()) return;
+  const int64_t now = MonotonicMs();
+  for (const Pending& p : relative_) *p.ts = MsToTimespec(p.deadline_ms - now);
+}
+
+int Ring::Submit() {
+  RefreshRelativeTimeouts();
+  int rc = io_uring_submit(&ring_);
+  if (rc > 0) submitted_ += static_cast<uint64_t>(rc);
+  ForgetSubmittedTimeouts();
+  return rc;
+}
+
+void Ring::ForgetSubmittedTimeouts() {
+  if (relative_.empty()) return;
+  // The kernel has read every SQE before its head; what lies beyond (a
+  // submission cut short by -EBUSY or -EAGAIN) is submitted later and is
+  // refreshed again then. Positions are free-running unsigned counters.
+  const unsigned head = io_uring_smp_load_acquire(ring_.sq.khead);
+  size_t keep = 0;
+  for (const Pending& p : relative_) {
+    if (static_cast<int>(p.sq_index - head) >= 0) relative_[keep++] = p;
+  }
+  relative_.resize(keep);
 }
 
 io_uring_sqe* Ring::GetSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {
-    int rc = io_uring_submit(&ring_);
+    int rc = Submit();
     OW_CHECK(rc >= 0 || rc == -EAGAIN || rc == -EBUSY || rc == -EINTR);
-    if (rc > 0) submitted_ += static_cast<uint64_t>(rc);
     sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
       // The kernel holds completions we have not reaped (CQ pressure): handle
@@ -62,8 +155,7 @@ io_uring_sqe* Ring::GetSqe() {
 
 void Ring::Reserve(unsigned n) {
   for (int i = 0; i < 1000 && io_uring_sq_space_left(&ring_) < n; ++i) {
-    int rc = io_uring_submit(&ring_);
-    if (rc > 0) submitted_ += static_cast<uint64_t>(rc);
+    Submit();
     if (io_uring_sq_space_left(&ring_) < n) Run(0);
   }
   OW_CHECK(io_uring_sq_space_left(&ring_) >= n);
@@ -72,13 +164,18 @@ void Ring::Reserve(unsigned n) {
 int Ring::Run(int timeout_ms) {
   io_uring_cqe* cqe = nullptr;
   int rc;
+  RefreshRelativeTimeouts();
   if (timeout_ms < 0) {
     rc = io_uring_submit_and_wait(&ring_, 1);
   } else {
     __kernel_timespec ts = MsToTimespec(timeout_ms);
     rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
+  // The batch's time: taken once, before any handler runs. Completions that
+  // arrive while handlers run belong to the next batch and get its time.
+  const int64_t reaped_ms = MonotonicMs();
   if (rc > 0) submitted_ += static_cast<uint64_t>(rc);
+  ForgetSubmittedTimeouts();
   // -ETIME: the wait timed out; -EINTR: a signal; both are normal.
   OW_CHECK(rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY);
 
@@ -92,7 +189,7 @@ int Ring::Run(int timeout_ms) {
   io_uring_cq_advance(&ring_, count);
   // Handlers run after the CQ is advanced: they may queue SQEs and even call
   // GetSqe()->Run(0) without seeing these CQEs twice. Copy first: a nested
-  // Run(0) from GetSqe reuses batch_.
+  // Run(0) from GetSqe reuses batch_ (and passes its own, later, time).
   std::vector<io_uring_cqe> local;
   local.swap(batch_);
   for (const io_uring_cqe& c : local) {
@@ -101,7 +198,7 @@ int Ring::Run(int timeout_ms) {
     // LIBURING_UDATA_TIMEOUT; it is skipped only at the head of the queue.
     if (c.user_data == LIBURING_UDATA_TIMEOUT) continue;
     auto* op = static_cast<Operation*>(io_uring_cqe_get_data(&c));
-    if (op != nullptr && op->handler != nullptr) op->handler(op, c.res);
+    if (op != nullptr && op->handler != nullptr) op->handler(op, c.res, reaped_ms);
   }
   local.clear();
   if (batch_.capacity() < local.capacity()) batch_.swap(local);

@@ -7,6 +7,14 @@
 //   both the operation and the timeout produce a CQE and both are awaited.
 // - Completions are drained into a local batch first, the CQ is advanced, and
 //   only then are handlers run, so a handler may queue new SQEs freely.
+//
+// Time: one monotonic timestamp is taken when a batch is reaped, before any of
+// its handlers runs, and every handler of the batch gets it. What one handler
+// costs (a TLS handshake step, a callback) is then never counted in the
+// durations of the other operations of the batch. Deadlines are absolute
+// times on the same clock (MonotonicMs, CLOCK_MONOTONIC), never "n ms from
+// whenever the SQE happens to be submitted".
+//
 // Not thread-safe: SINGLE_ISSUER is requested when the kernel has it.
 #pragma once
 
@@ -23,18 +31,30 @@ namespace originwatch::core {
 
 // What an SQE points back to. Handlers are noexcept: no exception crosses the loop.
 struct Operation {
-  using Handler = void (*)(Operation* op, int32_t res) noexcept;
+  // res: the CQE's result. reaped_ms: MonotonicMs() when the batch holding
+  // this CQE was reaped (the operation ended no later than that).
+  using Handler = void (*)(Operation* op, int32_t res, int64_t reaped_ms) noexcept;
   Handler handler = nullptr;
   void* owner = nullptr;
   int tag = 0;
 };
 
+struct RingOptions {
+  unsigned entries = 4096;  // SQ size (the CQ has four times as many)
+  // Deadlines as IORING_TIMEOUT_ABS linked timeouts when the kernel takes
+  // them. false forces the relative fallback (tests of the fallback).
+  bool absolute_timeouts = true;
+};
+
 class Ring {
  public:
-  // entries: SQ size (CQ is twice that). Tries SINGLE_ISSUER|DEFER_TASKRUN,
-  // then COOP_TASKRUN, then no flags. Unavailable when io_uring is missing or
-  // disabled (ENOSYS, EPERM: kernel.io_uring_disabled, seccomp).
-  static Result<std::unique_ptr<Ring>> Create(unsigned entries);
+  // Tries SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN, then no flags.
+  // Unavailable when io_uring is missing or disabled (ENOSYS, EPERM:
+  // kernel.io_uring_disabled, seccomp).
+  static Result<std::unique_ptr<Ring>> Create(const RingOptions& options);
+  static Result<std::unique_ptr<Ring>> Create(unsigned entries) {
+    return Create(RingOptions{.entries = entries});
+  }
   ~Ring();
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
@@ -47,6 +67,17 @@ class Ring {
   void Reserve(unsigned n);
   void Prep(io_uring_sqe* sqe, Operation* op) { io_uring_sqe_set_data(sqe, op); }
 
+  // Links a deadline to `sqe` (already prepared, not yet submitted): sets
+  // IOSQE_IO_LINK on it and queues an IORING_OP_LINK_TIMEOUT that ends it at
+  // deadline_ms (MonotonicMs time; already past = at once). The kernel answers
+  // the operation with -ECANCELED when the deadline came first, and the
+  // timeout itself with -ETIME (fired) or -ECANCELED (the operation ended
+  // first): two CQEs, the second to `timeout_op`. *ts is read by the kernel
+  // when the SQEs are submitted, and must stay valid until then. Call
+  // Reserve(2) before preparing `sqe`.
+  void LinkDeadline(io_uring_sqe* sqe, int64_t deadline_ms, __kernel_timespec* ts,
+                    Operation* timeout_op);
+
   // Submits queued SQEs and waits up to timeout_ms (<0: forever, 0: no wait)
   // for at least one CQE, then runs the handlers of every available CQE.
   // Returns the number of completions handled.
@@ -54,15 +85,32 @@ class Ring {
 
   // "single_issuer+defer_taskrun", "coop_taskrun" or "basic".
   const std::string& mode() const { return mode_; }
+  // Whether deadlines go to the kernel as absolute times (IORING_TIMEOUT_ABS).
+  bool absolute_timeouts() const { return absolute_timeouts_; }
   uint64_t submitted() const { return submitted_; }
 
  private:
   Ring() = default;
+  bool KernelTakesAbsoluteLinkTimeouts();
+  int Submit();
+  void RefreshRelativeTimeouts();
+  void ForgetSubmittedTimeouts();
+
   io_uring ring_{};
   bool initialized_ = false;
   std::string mode_;
+  bool absolute_timeouts_ = false;
   uint64_t submitted_ = 0;
   std::vector<io_uring_cqe> batch_;
+  // Fallback without IORING_TIMEOUT_ABS: the timeouts not yet read by the
+  // kernel, made relative again just before each submission.
+  struct Pending {
+    __kernel_timespec* ts;
+    int64_t deadline_ms;
+    unsigned sq_index;  // the timeout SQE's position in the SQ (free-running)
+  };
+  std::vector<Pending> relative_;
+  __kernel_timespec probe_ts_{};  // KernelTakesAbsoluteLinkTimeouts()
 };
 
 // Fills a __kernel_timespec for a relative timeout in milliseconds.

@@ -10,8 +10,15 @@
 //   kClosing: waits until no operation of the Conn is in flight (an operation
 //     and its linked timeout each end with a CQE), then IORING_OP_CLOSE.
 //   close CQE --> callback, Conn deleted.
-// Every SQE that can wait on the peer carries a linked timeout derived from
-// the probe's deadline, so every Conn ends.
+// Every SQE that can wait on the peer carries a linked timeout at the probe's
+// deadline, so every Conn ends.
+//
+// Time: a probe's deadlines are fixed once, when it starts (Submit): an
+// absolute monotonic time that the kernel enforces however late the SQE is
+// submitted. Its phases are timed with the ring's batch timestamp (taken when
+// the completions were reaped, before any handler ran), so the work of other
+// handlers and callbacks in the same batch never counts as this probe's
+// connect or handshake time.
 #include "originwatch/clock.h"
 #include "originwatch/engine.h"
 
@@ -21,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -78,6 +86,7 @@ struct Conn {
   int64_t connect_deadline = 0;
   int64_t deadline = 0;
   int64_t connected_mono = 0;
+  bool times_final = false;
   __kernel_timespec ts{};  // read by the kernel when the linked timeout is submitted
   std::unique_ptr<tls::Handshake> hs;
   std::unique_ptr<uint8_t[]> recv_buf;
@@ -87,12 +96,12 @@ struct Conn {
 
   core::Ring& ring() { return *engine->ring_; }
 
-  static void OnCqe(core::Operation* op, int32_t res) noexcept {
+  static void OnCqe(core::Operation* op, int32_t res, int64_t now) noexcept {
     auto* c = static_cast<Conn*>(op->owner);
     --c->pending;
     switch (op->tag) {
       case kTagMain:
-        c->OnMain(res);
+        c->OnMain(res, now);
         break;
       case kTagTimeout:
         // -ETIME: the deadline passed and the operation was cancelled (its own
@@ -114,12 +123,8 @@ struct Conn {
 
   // Queues sqe (already prepared) linked to a timeout at deadline_mono.
   void LinkDeadline(io_uring_sqe* sqe, int64_t deadline_mono) {
-    sqe->flags |= IOSQE_IO_LINK;
     ring().Prep(sqe, &op_main);
-    ts = core::MsToTimespec(deadline_mono - MonotonicMs());
-    io_uring_sqe* t = ring().GetSqe();
-    io_uring_prep_link_timeout(t, &ts, 0);
-    ring().Prep(t, &op_timeout);
+    ring().LinkDeadline(sqe, deadline_mono, &ts, &op_timeout);
     pending += 2;
   }
 
@@ -142,13 +147,17 @@ struct Conn {
       v6->sin6_port = htons(result.spec.port);
       addr_len = sizeof(sockaddr_in6);
     } else {
-      return Fail(Outcome::kInternal, "not a numeric address: \"" + result.spec.address + "\"");
+      return Fail(Outcome::kInternal, "not a numeric address: \"" + result.spec.address + "\"",
+                  start_mono);
     }
     if (engine->contexts_->Find(result.spec.profile) == nullptr) {
-      return Fail(Outcome::kInternal, "unknown client profile \"" + result.spec.profile + "\"");
+      return Fail(Outcome::kInternal, "unknown client profile \"" + result.spec.profile + "\"",
+                  start_mono);
     }
     fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0) return Fail(Outcome::kInternal, std::string("socket: ") + std::strerror(errno));
+    if (fd < 0) {
+      return Fail(Outcome::kInternal, std::string("socket: ") + std::strerror(errno), start_mono);
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     ring().Reserve(2);
@@ -157,48 +166,52 @@ struct Conn {
     LinkDeadline(sqe, connect_deadline);
   }
 
-  void OnMain(int32_t res) {
+  // now: the time the completion's batch was reaped (see the file comment).
+  void OnMain(int32_t res, int64_t now) {
     switch (phase) {
-      case Phase::kConnecting: return OnConnect(res);
-      case Phase::kHandshaking: return sending ? OnSend(res) : OnRecv(res);
-      case Phase::kFlushing: return OnFlushed(res);
+      case Phase::kConnecting: return OnConnect(res, now);
+      case Phase::kHandshaking: return sending ? OnSend(res, now) : OnRecv(res, now);
+      case Phase::kFlushing: return OnFlushed(res, now);
       case Phase::kClosing: return;  // a late completion after failure
     }
   }
 
-  void OnConnect(int32_t res) {
+  void OnConnect(int32_t res, int64_t now) {
     if (res < 0) {
       int err = -res;
       switch (err) {
-        case ECONNREFUSED: return Fail(Outcome::kRefused, "connection refused");
+        case ECONNREFUSED: return Fail(Outcome::kRefused, "connection refused", now);
         case ECANCELED:
         case ETIMEDOUT:
           return Fail(Outcome::kConnectTimeout,
                       "no answer to TCP connect within " +
-                          std::to_string(connect_deadline - start_mono) + " ms");
-        case ECONNRESET: return Fail(Outcome::kReset, "connection reset during connect");
-        default: return Fail(Outcome::kNetworkError, std::string("connect: ") + std::strerror(err));
+                          std::to_string(connect_deadline - start_mono) + " ms",
+                      now);
+        case ECONNRESET: return Fail(Outcome::kReset, "connection reset during connect", now);
+        default:
+          return Fail(Outcome::kNetworkError, std::string("connect: ") + std::strerror(err), now);
       }
     }
-    connected_mono = MonotonicMs();
+    connected_mono = std::max(now, start_mono);
     result.connect_ms = connected_mono - start_mono;
     phase = Phase::kHandshaking;
     // The SSL exists only from here to the end of the handshake.
     hs = std::make_unique<tls::Handshake>(engine->contexts_->Find(result.spec.profile), result.spec,
                                           engine->contexts_->request_ocsp());
     recv_buf = std::make_unique<uint8_t[]>(kRecvBufferSize);
-    Drive();
+    Drive(now);
   }
 
-  // Advances the handshake and issues the next I/O.
-  void Drive() {
+  // Advances the handshake and issues the next I/O. now: when the bytes it
+  // works on were known to have arrived.
+  void Drive(int64_t now) {
     tls::Handshake::State st = hs->Advance();
     if (st == tls::Handshake::State::kFailed) {
       hs->Fill(&result);
-      return Close();
+      return Close(now);
     }
     if (st == tls::Handshake::State::kDone) {
-      result.handshake_ms = MonotonicMs() - connected_mono;
+      result.handshake_ms = now - connected_mono;
       hs->Fill(&result);
       // Client Finished (TLS 1.3) and close_notify: a clean goodbye, so the
       // origin's logs show a completed handshake, not an aborted one.
@@ -207,26 +220,28 @@ struct Conn {
       send_buf.resize(hs->TakeOutput(send_buf.data(), send_buf.size()));
       hs.reset();
       recv_buf.reset();
-      FinishTimes();
-      if (send_buf.empty()) return Close();
+      FinishTimes(now);
+      if (send_buf.empty()) return Close(now);
       phase = Phase::kFlushing;
-      return IssueSend(Phase::kFlushing);
+      return IssueSend(Phase::kFlushing, now);
     }
     if (hs->PendingOutput() > 0) {
       send_buf.resize(hs->PendingOutput());
       send_buf.resize(hs->TakeOutput(send_buf.data(), send_buf.size()));
       send_off = 0;
-      return IssueSend(Phase::kHandshaking);
+      return IssueSend(Phase::kHandshaking, now);
     }
     IssueRecv();
   }
 
-  void IssueSend(Phase for_phase) {
+  // A deadline already past is not worth an SQE (the kernel would end it at
+  // once all the same: the linked timeout is absolute).
+  void IssueSend(Phase for_phase, int64_t now) {
     if (MonotonicMs() >= deadline) {
       // The goodbye after a completed handshake is best effort: the result is
       // already recorded and must not turn into a timeout.
-      if (for_phase == Phase::kFlushing) return Close();
-      return TimedOut();
+      if (for_phase == Phase::kFlushing) return Close(now);
+      return TimedOut(deadline);  // it ended at its deadline, while handlers ran
     }
     sending = true;
     ring().Reserve(2);
@@ -236,7 +251,7 @@ struct Conn {
   }
 
   void IssueRecv() {
-    if (MonotonicMs() >= deadline) return TimedOut();
+    if (MonotonicMs() >= deadline) return TimedOut(deadline);
     sending = false;
     ring().Reserve(2);
     io_uring_sqe* sqe = ring().GetSqe();
@@ -244,65 +259,74 @@ struct Conn {
     LinkDeadline(sqe, deadline);
   }
 
-  void OnSend(int32_t res) {
-    if (res < 0) return IoFailed(-res, "send");
+  void OnSend(int32_t res, int64_t now) {
+    if (res < 0) return IoFailed(-res, "send", now);
     result.bytes_written += static_cast<uint64_t>(res);
     send_off += static_cast<size_t>(res);
-    if (send_off < send_buf.size()) return IssueSend(Phase::kHandshaking);
+    if (send_off < send_buf.size()) return IssueSend(Phase::kHandshaking, now);
     send_buf.clear();
     send_off = 0;
-    Drive();
+    Drive(now);
   }
 
-  void OnRecv(int32_t res) {
-    if (res < 0) return IoFailed(-res, "recv");
+  void OnRecv(int32_t res, int64_t now) {
+    if (res < 0) return IoFailed(-res, "recv", now);
     if (res == 0) {
       hs->FeedEof();
-      return Drive();
+      return Drive(now);
     }
     result.bytes_read += static_cast<uint64_t>(res);
     if (result.bytes_read > engine->options_.max_handshake_bytes) {
       hs->Fill(&result);
       result.chain.clear();
       return Fail(Outcome::kTooLarge,
-                  "the server sent more than " + std::to_string(engine->options_.max_handshake_bytes) +
-                      " bytes without completing the handshake");
+                  "the server sent more than " +
+                      std::to_string(engine->options_.max_handshake_bytes) +
+                      " bytes without completing the handshake",
+                  now);
     }
     hs->Feed(recv_buf.get(), static_cast<size_t>(res));
-    Drive();
+    Drive(now);
   }
 
-  void OnFlushed(int32_t res) {
+  void OnFlushed(int32_t res, int64_t now) {
     if (res > 0) result.bytes_written += static_cast<uint64_t>(res);
-    Close();  // success is already recorded; a failed goodbye changes nothing
+    Close(now);  // success is already recorded; a failed goodbye changes nothing
   }
 
-  void IoFailed(int err, const char* what) {
-    if (err == ECANCELED || err == ETIME) return TimedOut();
+  void IoFailed(int err, const char* what, int64_t now) {
+    if (err == ECANCELED || err == ETIME) return TimedOut(now);
     if (hs) hs->Fill(&result);
     if (err == ECONNRESET || err == EPIPE)
-      return Fail(Outcome::kReset, std::string(what) + ": connection reset by peer");
-    return Fail(Outcome::kNetworkError, std::string(what) + ": " + std::strerror(err));
+      return Fail(Outcome::kReset, std::string(what) + ": connection reset by peer", now);
+    return Fail(Outcome::kNetworkError, std::string(what) + ": " + std::strerror(err), now);
   }
 
-  void TimedOut() {
+  void TimedOut(int64_t now) {
     if (hs) hs->Fill(&result);
     Fail(Outcome::kHandshakeTimeout,
          "connected, but the TLS handshake did not finish within " +
              std::to_string(result.spec.timeout_ms) + " ms (" + std::to_string(result.bytes_read) +
-             " bytes received)");
+             " bytes received)",
+         now);
   }
 
-  void Fail(Outcome o, std::string text) {
+  void Fail(Outcome o, std::string text, int64_t now) {
     result.outcome = o;
     result.error_text = std::move(text);
-    Close();
+    Close(now);
   }
 
-  void FinishTimes() { result.total_ms = MonotonicMs() - start_mono; }
+  // The probe's end: the handshake's end on success (the goodbye after it is
+  // not the origin's time), the failure's otherwise.
+  void FinishTimes(int64_t now) {
+    if (times_final) return;
+    times_final = true;
+    result.total_ms = std::max<int64_t>(now - start_mono, 0);
+  }
 
-  void Close() {
-    if (phase != Phase::kFlushing || result.total_ms == 0) FinishTimes();
+  void Close(int64_t now) {
+    FinishTimes(now);
     phase = Phase::kClosing;
     hs.reset();
     MaybeClose();

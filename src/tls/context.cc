@@ -1,24 +1,11 @@
 #include "tls/context.h"
 
-#include <openssl/err.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 
 namespace originwatch::tls {
-
-std::string DrainErrors() {
-  std::string out;
-  unsigned long e;
-  char buf[256];
-  while ((e = ERR_get_error()) != 0) {
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
 
 const char* DefaultCaFile() { return "/etc/ssl/certs/ca-certificates.crt"; }
 

@@ -5,6 +5,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <string>
+#include <vector>
+
 #include "originwatch/status.h"
 #include "tls/facts.h"
 
@@ -160,21 +163,17 @@ Handshake::State Handshake::Advance() {
 
 void Handshake::Classify(int ssl_error) {
   // Read SSL_get_error first, then drain the queue (seastar tls_openssl.cc).
+  std::vector<unsigned long> codes;
+  std::string text = DrainErrors(&codes);
   int first_reason = 0;
   bool not_tls = false, protocol = false, cipher = false, too_large = false;
-  unsigned long e;
-  char buf[256];
-  std::string text;
-  while ((e = ERR_get_error()) != 0) {
+  for (unsigned long e : codes) {
     int reason = ERR_GET_REASON(e);
     if (first_reason == 0) first_reason = reason;
     not_tls |= IsNotTlsReason(reason);
     protocol |= IsProtocolReason(reason);
     cipher |= IsCipherReason(reason);
     too_large |= reason == SSL_R_EXCESSIVE_MESSAGE_SIZE;
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!text.empty()) text += "; ";
-    text += buf;
   }
   // A TLS record starts with a content type 20..24. Anything else in the
   // first byte means the port does not speak TLS, whatever OpenSSL called it.
