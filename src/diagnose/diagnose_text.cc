@@ -213,4 +213,27 @@ bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
+bool LooksPlaintext(const ProbeResult& r) {
+  return r.outcome == Outcome::kNotTls || Contains(r.error_text, "wrong version number");
+}
+
+std::string CertKey(const CertInfo& c) {
+  return c.sha256_hex.empty() ? c.subject + "|" + c.serial_hex : c.sha256_hex;
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string Plural(size_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// "the leaf certificate (CN a; names: ...)" or "the intermediate certificate
+// \"CN=R3,O=...\" (depth 1)".
+std::string CertRole(const CertInfo& cert, size_t depth) {
+  if (depth == 0) return "the leaf certificate (" + DescribeCert(cert) + ")";
+  const std::string_view role = cert.self_issued ? "root" : "intermediate";
+  return "the " + std::string(role) + " certificate " + Quote(cert.subject) + " (depth " +
+         std::to_string(depth) + ")";
+}
+
 }  // namespace originwatch::diagnose_internal

@@ -50,5 +50,17 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 // Appends s to v unless already present; keeps first-seen order.
 void AddUnique(std::vector<std::string>& v, std::string s);
 bool Contains(std::string_view haystack, std::string_view needle);
+// s in double quotes, as is (summaries quote names and subjects).
+std::string Quote(std::string_view s);
+// "1 variant", "3 variants".
+std::string Plural(size_t n, std::string_view one, std::string_view many);
+// The identity of a certificate for de-duplication: its fingerprint, or
+// subject and serial when the fingerprint is unknown.
+std::string CertKey(const CertInfo& c);
+// "the leaf certificate (CN a; names: ...)" or "the intermediate certificate
+// \"CN=R3,O=...\" (depth 1)".
+std::string CertRole(const CertInfo& cert, size_t depth);
+// The answer was not TLS, or OpenSSL says so ("wrong version number").
+bool LooksPlaintext(const ProbeResult& r);
 
 }  // namespace originwatch::diagnose_internal
