@@ -47,7 +47,7 @@ struct CodeInfo {
   std::string_view code;
   Severity severity;
 };
-constexpr std::array<CodeInfo, 20> kCodes = {{
+constexpr std::array<CodeInfo, 21> kCodes = {{
     {finding::kSniRequired, Severity::kCritical},
     {finding::kNoSharedCipher, Severity::kCritical},
     {finding::kProtocolMismatch, Severity::kCritical},
@@ -60,6 +60,7 @@ constexpr std::array<CodeInfo, 20> kCodes = {{
     {finding::kHandshakeFailed, Severity::kCritical},
     {finding::kCertExpired, Severity::kCritical},
     {finding::kCertNotYetValid, Severity::kCritical},
+    {finding::kNameOnlyInCn, Severity::kCritical},
     {finding::kNameMismatch, Severity::kCritical},
     {finding::kSelfSigned, Severity::kCritical},
     {finding::kChainIncomplete, Severity::kCritical},
@@ -275,7 +276,12 @@ void Diagnoser::CheckSuccesses() {
     if (wrong_default[i] || r.leaf() == nullptr) continue;
     const CertInfo& leaf = *r.leaf();
 
-    if (!UncoveredNames(r).empty() || r.verify_code == kX509HostnameMismatch) {
+    // A name only in the subject CN has its own finding: the certificate is
+    // right for the name, but in the field clients stopped reading.
+    const size_t uncovered = UncoveredNames(r).size();
+    const size_t cn_only = NamesOnlyInCn(r).size();
+    if (cn_only > 0) Add(finding::kNameOnlyInCn, i);
+    if (uncovered > cn_only || (uncovered == 0 && r.verify_code == kX509HostnameMismatch)) {
       Add(finding::kNameMismatch, i);
     }
     // A self-signed leaf that verifies was put in the trust store on purpose
@@ -344,6 +350,8 @@ Finding Diagnoser::Build(std::string_view code, const std::vector<Item>& items) 
     BuildProtocolMismatch(items, f);
   } else if (code == finding::kNameMismatch) {
     BuildNameMismatch(items, f);
+  } else if (code == finding::kNameOnlyInCn) {
+    BuildNameOnlyInCn(items, f);
   } else if (code == finding::kCertExpired || code == finding::kCertNotYetValid ||
              code == finding::kCertExpiringSoon) {
     BuildValidity(code, items, f);

@@ -100,13 +100,26 @@ std::vector<std::string> UncoveredNames(const ProbeResult& r) {
   }
   const CertInfo* leaf = r.leaf();
   if (leaf == nullptr) return out;
-  const bool has_san = !leaf->dns_names.empty() || !leaf->ip_names.empty();
   for (const std::string& name : ExpectedNames(r)) {
     bool covered = false;
     for (const auto& dns : leaf->dns_names) covered = covered || DnsNameMatches(dns, name);
     for (const auto& ip : leaf->ip_names) covered = covered || ip == name;
-    if (!has_san) covered = DnsNameMatches(leaf->common_name, name);
     if (!covered) out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<std::string> NamesOnlyInCn(const ProbeResult& r) {
+  std::vector<std::string> out;
+  const CertInfo* leaf = r.leaf();
+  if (leaf == nullptr || leaf->common_name.empty()) return out;
+  for (std::string& name : UncoveredNames(r)) {
+    if (!DnsNameMatches(leaf->common_name, name)) continue;
+    // A SAN that matches (the engine said no for another reason) makes it a
+    // plain mismatch, not a CN-only name.
+    bool in_san = false;
+    for (const auto& dns : leaf->dns_names) in_san = in_san || DnsNameMatches(dns, name);
+    if (!in_san) out.push_back(std::move(name));
   }
   return out;
 }

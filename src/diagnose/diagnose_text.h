@@ -30,8 +30,13 @@ std::vector<std::string> ExpectedNames(const ProbeResult& r);
 // only) against a name; case-insensitive, trailing dots ignored.
 bool DnsNameMatches(std::string_view pattern, std::string_view name);
 // Expected names the leaf does not cover: from r.names when the engine filled
-// it, else computed from the leaf's SANs (CN only when there is no SAN).
+// it, else computed from the leaf's SANs. The subject CN never covers a name,
+// as in browsers and in the engine's check (src/tls/facts.h).
 std::vector<std::string> UncoveredNames(const ProbeResult& r);
+// The uncovered names the leaf's subject CN matches (RFC 6125 rules, as for a
+// SAN) and none of its DNS SANs does: the certificate names them, but only
+// where clients no longer look. A subset of UncoveredNames(r), in order.
+std::vector<std::string> NamesOnlyInCn(const ProbeResult& r);
 
 // "2024-05-01 12:00 UTC".
 std::string FormatDate(int64_t unix_s);

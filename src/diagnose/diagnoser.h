@@ -117,6 +117,7 @@ class Diagnoser {
   void BuildNoSharedCipher(const std::vector<Item>& items, Finding& f) const;
   void BuildProtocolMismatch(const std::vector<Item>& items, Finding& f) const;
   void BuildNameMismatch(const std::vector<Item>& items, Finding& f) const;
+  void BuildNameOnlyInCn(const std::vector<Item>& items, Finding& f) const;
   void BuildValidity(std::string_view code, const std::vector<Item>& items, Finding& f) const;
   void BuildSelfSigned(const std::vector<Item>& items, Finding& f) const;
   void BuildChain(std::string_view code, const std::vector<Item>& items, Finding& f) const;

@@ -1,5 +1,5 @@
 // Summaries and fixes of the findings about the certificate a working
-// handshake served: name_mismatch, cert_expired, cert_not_yet_valid,
+// handshake served: name_only_in_cn, name_mismatch, cert_expired, cert_not_yet_valid,
 // cert_expiring_soon, self_signed, chain_incomplete and chain_untrusted.
 #include <algorithm>
 #include <cctype>
@@ -14,7 +14,14 @@ void Diagnoser::BuildNameMismatch(const std::vector<Item>& items, Finding& f) co
   std::vector<std::string> sentences, seen, missing;
   for (const Item& it : items) {
     const ProbeResult& r = r_[it.idx];
-    std::vector<std::string> uncovered = UncoveredNames(r);
+    // Names only in the CN are name_only_in_cn's.
+    std::vector<std::string> uncovered;
+    const std::vector<std::string> cn_only = NamesOnlyInCn(r);
+    for (std::string& n : UncoveredNames(r)) {
+      if (std::find(cn_only.begin(), cn_only.end(), n) == cn_only.end()) {
+        uncovered.push_back(std::move(n));
+      }
+    }
     if (uncovered.empty()) uncovered = ExpectedNames(r);  // only the engine's code 62 said so
     for (const auto& n : uncovered) AddUnique(missing, n);
     const std::string how = r.spec.sni ? "for SNI " + Quote(*r.spec.sni) : "without SNI";
@@ -30,6 +37,34 @@ void Diagnoser::BuildNameMismatch(const std::vector<Item>& items, Finding& f) co
           ", or fix which certificate the server picks for that name (nginx: server_name and "
           "ssl_certificate of the matching server block; CDN/load balancer: the certificate bound "
           "to that hostname).";
+}
+
+void Diagnoser::BuildNameOnlyInCn(const std::vector<Item>& items, Finding& f) const {
+  std::vector<std::string> sentences, seen, names;
+  for (const Item& it : items) {
+    const ProbeResult& r = r_[it.idx];
+    const std::vector<std::string> cn_only = NamesOnlyInCn(r);
+    for (const auto& n : cn_only) AddUnique(names, n);
+    const std::string how = r.spec.sni ? "for SNI " + Quote(*r.spec.sni) : "without SNI";
+    const std::string key = CertKey(*r.leaf()) + "|" + how;
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    seen.push_back(key);
+    sentences.push_back("The certificate served " + how + " (" + DescribeCert(*r.leaf()) +
+                        ") names " + Join(cn_only, ", ") +
+                        " only in its subject CN, in no DNS subjectAltName.");
+  }
+  f.summary = Join(sentences, " ") +
+              " Browsers, Go and other current clients ignore the CN and reject it with a "
+              "hostname mismatch" +
+              WhereClause(items) + ".";
+  std::vector<std::string> sans;
+  for (const auto& n : names) sans.push_back("DNS:" + n);
+  f.fix = "Add a DNS SAN for " + Join(names, ", ") +
+          ": reissue the certificate with subjectAltName = " + Join(sans, ", ") +
+          " (public CAs add it by default; a private CA: openssl req ... -addext "
+          "\"subjectAltName = " +
+          Join(sans, ", ") +
+          "\"); browsers ignore the subject CN since 2017 (Chrome 58), Go since 1.15.";
 }
 
 void Diagnoser::BuildValidity(std::string_view code, const std::vector<Item>& items,
