@@ -36,6 +36,18 @@ const OriginConfig* AgentConfig::FindOrigin(std::string_view name) const {
   return nullptr;
 }
 
+const ProfileSource* AgentConfig::FindProfileSource(std::string_view name) const {
+  for (const auto& s : profile_sources) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+SourcePos ProfileSource::KeyOrTable(std::string_view key) const {
+  auto it = keys.find(std::string(key));
+  return it != keys.end() ? it->second : table;
+}
+
 namespace {
 
 class UniqueFd {

@@ -41,6 +41,7 @@ std::string Parser::ReadEntityName(const toml::table& t, std::string_view kind, 
 void Parser::ParseOrigin(const toml::table& t, AgentConfig& cfg) {
   OriginConfig o;
   o.line = static_cast<int>(t.source().begin.line);
+  o.column = static_cast<int>(t.source().begin.column);
   std::string where;
   o.name = ReadEntityName(t, "origin", o.line, origin_names_, &where);
   const std::string p = where + ": ";
@@ -213,6 +214,7 @@ void Parser::ParseOrigin(const toml::table& t, AgentConfig& cfg) {
 void Parser::ParseWebhook(const toml::table& t, AgentConfig& cfg) {
   WebhookConfig w;
   w.line = static_cast<int>(t.source().begin.line);
+  w.column = static_cast<int>(t.source().begin.column);
   std::string where;
   w.name = ReadEntityName(t, "webhook", w.line, webhook_names_, &where);
   const std::string p = where + ": ";
@@ -238,6 +240,7 @@ void Parser::ParseWebhook(const toml::table& t, AgentConfig& cfg) {
   const toml::node* file_node = t.get("secret_file");
   if (env_node != nullptr) {
     if (ReadString(*env_node, "secret_env", p, &w.secret_env)) {
+      w.secret_env_pos = KeyPos(t, "secret_env");
       if (!IsEnvName(w.secret_env)) {
         Error(*env_node, p + "invalid environment variable name " + Quoted(w.secret_env) +
                              " for \"secret_env\"");
@@ -251,6 +254,7 @@ void Parser::ParseWebhook(const toml::table& t, AgentConfig& cfg) {
     std::string s;
     if (ReadNonEmptyString(*file_node, "secret_file", p, &s)) {
       w.secret_file = ResolvePath(s);
+      w.secret_file_pos = KeyPos(t, "secret_file");
     } else {
       ok = false;
     }

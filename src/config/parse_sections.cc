@@ -110,6 +110,7 @@ LoadResult Parser::Run(std::string_view text) {
 
 void Parser::ParseAlerts(const toml::table& t, const std::string& where, AlertSettings* a) {
   CheckKeys(t, kAlertKeys, where);
+  a->pos = PosOf(t.source());
   const std::string p = where == "[alerts]" ? "" : where + ": ";
   int64_t v = 0;
   double f = 0;
@@ -149,7 +150,10 @@ void Parser::ParseAgent(const toml::table& t, AgentConfig& cfg) {
   std::string s;
   int64_t v = 0;
   if (const toml::node* n = t.get("database")) {
-    if (ReadNonEmptyString(*n, "database", p, &s)) cfg.database = ResolvePath(s);
+    if (ReadNonEmptyString(*n, "database", p, &s)) {
+      cfg.database = ResolvePath(s);
+      cfg.database_pos = KeyPos(t, "database");
+    }
   }
   if (const toml::node* n = t.get("interval")) {
     if (ReadDuration(*n, "interval", p, &v)) cfg.interval_ms = v;
@@ -186,7 +190,10 @@ void Parser::ParseAgent(const toml::table& t, AgentConfig& cfg) {
     if (ReadInt(*n, "engine_threads", p, 1, 64, &v)) cfg.engine_threads = static_cast<int>(v);
   }
   if (const toml::node* n = t.get("ca_file")) {
-    if (ReadNonEmptyString(*n, "ca_file", p, &s)) cfg.ca_file = ResolvePath(s);
+    if (ReadNonEmptyString(*n, "ca_file", p, &s)) {
+      cfg.ca_file = ResolvePath(s);
+      cfg.ca_file_pos = KeyPos(t, "ca_file");
+    }
   }
   if (const toml::node* n = t.get("log_level")) {
     if (ReadString(*n, "log_level", p, &s)) {
@@ -282,6 +289,11 @@ void Parser::ParseProfiles(const toml::table& profiles, AgentConfig& cfg) {
     } else {
       cfg.profiles.push_back(std::move(profile));
     }
+    ProfileSource source;
+    source.name = name;
+    source.table = PosOf(t->source());
+    for (auto&& [k, v] : *t) source.keys[std::string(k.str())] = PosOf(k.source());
+    cfg.profile_sources.push_back(std::move(source));
   }
 }
 

@@ -74,6 +74,17 @@ std::vector<Entry> InFileOrder(const toml::table& t) {
   return out;
 }
 
+SourcePos PosOf(const toml::source_region& where) {
+  return {static_cast<int>(where.begin.line), static_cast<int>(where.begin.column)};
+}
+
+SourcePos KeyPos(const toml::table& t, std::string_view key) {
+  for (auto&& [k, v] : t) {
+    if (k.str() == key) return PosOf(k.source());
+  }
+  return {};
+}
+
 Parser::Parser(std::string file) : file_(std::move(file)) {
   dir_ = std::filesystem::path(file_).parent_path();
 }

@@ -80,6 +80,11 @@ struct Entry {
 // toml::table is ordered by key; messages and profile order follow the file.
 std::vector<Entry> InFileOrder(const toml::table& t);
 
+// Where a key or node begins in the file.
+SourcePos PosOf(const toml::source_region& where);
+// Where key is written in t; line 0 when t has no such key.
+SourcePos KeyPos(const toml::table& t, std::string_view key);
+
 // A string array element with the node it came from (for positions).
 struct Item {
   std::string value;
