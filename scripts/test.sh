@@ -21,6 +21,9 @@ run_suite() {
   ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --timeout 300
 }
 
+echo "== include hygiene: no component includes another's private header"
+./scripts/check-includes.sh
+
 echo "== build and test (RelWithDebInfo)"
 run_suite build
 

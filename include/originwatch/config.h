@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,13 @@ struct ConfigError {
   std::string ToString() const;
 };
 
+// Where something is in the configuration file, 1-based. line 0: it is not in
+// the file (a default).
+struct SourcePos {
+  int line = 0;
+  int column = 0;
+};
+
 // Alert thresholds: [alerts] (global) and [origin.alerts] (per origin). Unset
 // fields inherit (origin -> global -> built-in defaults of alert.h).
 struct AlertSettings {
@@ -39,6 +47,7 @@ struct AlertSettings {
   std::optional<double> lifetime_warning_fraction;   // (0, 1)
   std::optional<double> lifetime_critical_fraction;  // (0, 1), <= warning
   std::optional<int> downgrade_accept_after_days;  // 0..3650 (0 = never)
+  SourcePos pos;  // the [alerts] / [origin.alerts] table; line 0 when the file has none
 };
 
 // One [[origin]] table, defaults applied.
@@ -59,6 +68,7 @@ struct OriginConfig {
   int64_t timeout_ms = 0;          // whole probe; default: the agent's timeout
   int64_t connect_timeout_ms = 0;  // min(agent connect_timeout, timeout_ms)
   int line = 0;                    // line of the [[origin]] header, for messages
+  int column = 0;                  // column of that header
 };
 
 // One [[webhook]] table, defaults applied. Read and validated now; the alert
@@ -76,6 +86,19 @@ struct WebhookConfig {
   std::vector<std::string> severities;      // only these of info|warning|critical; empty = all
   std::vector<std::string> tags;            // only origins with one of these tags; empty = all
   int line = 0;                             // line of the [[webhook]] header
+  int column = 0;                           // column of that header
+  SourcePos secret_env_pos;                 // the secret_env key; line 0 when not set
+  SourcePos secret_file_pos;                // the secret_file key; line 0 when not set
+};
+
+// Where a [profiles.NAME] table of the file and its keys are (the profiles
+// themselves are ClientProfile values, which know nothing of files).
+struct ProfileSource {
+  std::string name;
+  SourcePos table;                        // the [profiles.NAME] table
+  std::map<std::string, SourcePos> keys;  // "ciphers" -> where that key is
+  // The key's position, else the table's.
+  SourcePos KeyOrTable(std::string_view key) const;
 };
 
 // The whole file, defaults applied.
@@ -95,12 +118,15 @@ struct AgentConfig {
   int max_per_address = 8;   // 1..100000
   int engine_threads = 1;    // 1..64
   std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  SourcePos ca_file_pos;   // the ca_file key; line 0 when it is the default
+  SourcePos database_pos;  // the database key; line 0 when it is the default
   std::string log_level = "info";  // debug|info|warn|error
   // BuiltinProfiles() first, then the user's [profiles.NAME] in file order. A
   // user table named like a built-in replaces it in place, keys it does not set
   // keeping the built-in's values. Cipher strings are not checked here: the tls
-  // component rejects them at start.
+  // component rejects them at start, and PreflightChecks (preflight.h) before.
   std::vector<ClientProfile> profiles;
+  std::vector<ProfileSource> profile_sources;  // one per [profiles.NAME] table, file order
   AlertSettings alerts;                 // [alerts]
   std::vector<OriginConfig> origins;    // file order; at least one
   std::vector<WebhookConfig> webhooks;  // file order
@@ -108,6 +134,7 @@ struct AgentConfig {
   // nullptr when there is none by that name. Linear scans: for setup, not per probe.
   const ClientProfile* FindProfile(std::string_view name) const;
   const OriginConfig* FindOrigin(std::string_view name) const;
+  const ProfileSource* FindProfileSource(std::string_view name) const;
 };
 
 struct LoadResult {

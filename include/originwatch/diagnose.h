@@ -24,6 +24,8 @@ inline constexpr std::string_view kHealthy = "healthy";
 inline constexpr std::string_view kSniRequired = "sni_required";
 inline constexpr std::string_view kWrongCertWithoutSni = "wrong_cert_without_sni";
 inline constexpr std::string_view kNameMismatch = "name_mismatch";
+// The expected name is only in the subject CN, in no DNS SAN: browsers ignore the CN.
+inline constexpr std::string_view kNameOnlyInCn = "name_only_in_cn";
 inline constexpr std::string_view kChainUntrusted = "chain_untrusted";
 inline constexpr std::string_view kChainIncomplete = "chain_incomplete";
 inline constexpr std::string_view kCertExpired = "cert_expired";

@@ -14,10 +14,10 @@
 #include "agent/names.h"
 #include "originwatch/clock.h"
 #include "originwatch/config.h"
-#include "originwatch/engine.h"
 #include "originwatch/evaluator.h"
 #include "originwatch/log.h"
 #include "originwatch/plan.h"
+#include "originwatch/preflight.h"
 #include "originwatch/store.h"
 #include "originwatch/webhook.h"
 
@@ -49,16 +49,6 @@ AddressBookOptions BookOptions(const AgentConfig& cfg) {
   return o;
 }
 
-// The profiles and CA file of a configuration, checked by OpenSSL on this
-// thread, so that a reload the engines would refuse is rejected before it
-// changes anything.
-Status ValidateTls(const AgentConfig& cfg) {
-  EngineOptions o;
-  o.profiles = cfg.profiles;
-  o.ca_file = cfg.ca_file;
-  return Engine::CheckOptions(o);
-}
-
 // The evaluator's commits go to the store; the events they carry are logged
 // here, on the evaluator thread, in the words the webhook gets.
 EvaluatorStage::Sink StoreSink(Store* store) {
@@ -86,6 +76,15 @@ int RunAgent(const AgentArgs& args) {
     return 2;
   }
   AgentConfig cfg = std::move(*loaded.config);
+  // The checks check-config runs (CA, profiles through OpenSSL, secrets,
+  // thresholds, database path): run starts only when they all pass, and
+  // says every problem at once, as check-config does.
+  if (std::vector<ConfigError> problems = PreflightChecks(cfg); !problems.empty()) {
+    for (const ConfigError& e : problems) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    std::fprintf(stderr, "originwatch run: %zu problem(s) in %s: not starting\n", problems.size(),
+                 args.config_path.c_str());
+    return 2;
+  }
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(cfg.log_level, &level);
   SetLogLevel(level);
@@ -238,8 +237,10 @@ int RunAgent(const AgentArgs& args) {
                                       "; the previous configuration keeps running");
         continue;
       }
-      if (Status ts2 = ValidateTls(fresh); !ts2.ok()) {
-        Log(LogLevel::kError, "", "reload rejected: " + ts2.message() + "; the previous configuration keeps running");
+      if (std::vector<ConfigError> problems = PreflightChecks(fresh); !problems.empty()) {
+        for (const ConfigError& e : problems) Log(LogLevel::kError, "", e.ToString());
+        Log(LogLevel::kError, "", "reload rejected: " + std::to_string(problems.size()) +
+                                      " problem(s); the previous configuration keeps running");
         continue;
       }
       if (Status ws = sender->Update(fresh.webhooks); !ws.ok()) {

@@ -317,13 +317,16 @@ class EventWriter {
     }
     AlertEvent e = Base(rule::kNameNotCovered, tr);
     const CertInfo& leaf = *r_.leaf();
-    Explain(e, {finding::kNameMismatch, finding::kWrongCertWithoutSni},
+    Explain(e, {finding::kNameOnlyInCn, finding::kNameMismatch, finding::kWrongCertWithoutSni},
             "The certificate (" + DescribeCert(leaf) + ") does not cover " + Join(uncovered, ", ") +
                 ".",
             "Deploy a certificate whose subjectAltName lists " + Join(uncovered, ", ") +
                 ", or correct expect_names if the name is no longer served.");
     Compose(e, r_.spec.origin + ": the certificate served for " + Target(r_.spec) + " (" +
-                   DescribeCert(leaf) + ") no longer covers " + Join(uncovered, ", ") +
+                   DescribeCert(leaf) + ") " +
+                   (prev_.last_leaf.sha256 == CertId(leaf) || prev_.last_leaf.sha256.empty() ? "does not cover "
+                                                                                             : "no longer covers ") +
+                   Join(uncovered, ", ") +
                    ": clients asking for " + (uncovered.size() == 1 ? "this name" : "these names") +
                    " get a certificate error.");
     return e;
@@ -421,7 +424,7 @@ class EventWriter {
                      {"key", KeyText(leaf)},
                      {"not_after", FormatDate(leaf.not_after)}};
     Explain(e,
-            {finding::kNameMismatch, finding::kWrongCertWithoutSni, finding::kChainIncomplete,
+            {finding::kNameOnlyInCn, finding::kNameMismatch, finding::kWrongCertWithoutSni, finding::kChainIncomplete,
              finding::kChainUntrusted, finding::kCertExpired, finding::kCertNotYetValid,
              finding::kSelfSigned, finding::kCertExpiringSoon},
             "The new certificate (" + DescribeCert(leaf) + ") is valid until " +

@@ -2,10 +2,12 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <vector>
 
 #include "originwatch/clock.h"
 #include "cli/history_cmds.h"
 #include "originwatch/config.h"
+#include "originwatch/preflight.h"
 #include "originwatch/store.h"
 #include "originwatch/webhook.h"
 
@@ -145,9 +147,12 @@ int RunWebhookTest(const std::string& config_path, const std::string& name) {
 
 int RunCheckConfig(const std::string& path) {
   LoadResult r = LoadConfigFile(path);
-  if (!r.ok()) {
-    for (const ConfigError& e : r.errors) std::cerr << e.ToString() << "\n";
-    std::cerr << path << ": " << r.errors.size() << (r.errors.size() == 1 ? " error" : " errors") << "\n";
+  // The file's own errors first; once it parses, everything `run` checks
+  // before it starts (CA file, profiles, webhook secrets, thresholds, database).
+  std::vector<ConfigError> errors = r.ok() ? PreflightChecks(*r.config) : std::move(r.errors);
+  if (!errors.empty()) {
+    for (const ConfigError& e : errors) std::cerr << e.ToString() << "\n";
+    std::cerr << path << ": " << errors.size() << (errors.size() == 1 ? " error" : " errors") << "\n";
     return 2;
   }
   const AgentConfig& c = *r.config;

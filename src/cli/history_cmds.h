@@ -18,7 +18,9 @@ int RunQueryCmd(const HistoryArgs& args);
 int RunReportCmd(const HistoryArgs& args);
 // Sends a sample event to the named webhook; 0 when it answered 2xx.
 int RunWebhookTest(const std::string& config_path, const std::string& name);
-// Prints every error as file:line:column: message and exits 2, or a summary and 0.
+// Parses the file and, when it parses, runs PreflightChecks (preflight.h): the
+// checks `run` makes before it starts. Prints every error as
+// file:line:column: message and returns 2, or prints a summary and returns 0.
 int RunCheckConfig(const std::string& path);
 
 }  // namespace originwatch::cli

@@ -100,13 +100,26 @@ std::vector<std::string> UncoveredNames(const ProbeResult& r) {
   }
   const CertInfo* leaf = r.leaf();
   if (leaf == nullptr) return out;
-  const bool has_san = !leaf->dns_names.empty() || !leaf->ip_names.empty();
   for (const std::string& name : ExpectedNames(r)) {
     bool covered = false;
     for (const auto& dns : leaf->dns_names) covered = covered || DnsNameMatches(dns, name);
     for (const auto& ip : leaf->ip_names) covered = covered || ip == name;
-    if (!has_san) covered = DnsNameMatches(leaf->common_name, name);
     if (!covered) out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<std::string> NamesOnlyInCn(const ProbeResult& r) {
+  std::vector<std::string> out;
+  const CertInfo* leaf = r.leaf();
+  if (leaf == nullptr || leaf->common_name.empty()) return out;
+  for (std::string& name : UncoveredNames(r)) {
+    if (!DnsNameMatches(leaf->common_name, name)) continue;
+    // A SAN that matches (the engine said no for another reason) makes it a
+    // plain mismatch, not a CN-only name.
+    bool in_san = false;
+    for (const auto& dns : leaf->dns_names) in_san = in_san || DnsNameMatches(dns, name);
+    if (!in_san) out.push_back(std::move(name));
   }
   return out;
 }
@@ -211,6 +224,29 @@ void AddUnique(std::vector<std::string>& v, std::string s) {
 
 bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
+}
+
+bool LooksPlaintext(const ProbeResult& r) {
+  return r.outcome == Outcome::kNotTls || Contains(r.error_text, "wrong version number");
+}
+
+std::string CertKey(const CertInfo& c) {
+  return c.sha256_hex.empty() ? c.subject + "|" + c.serial_hex : c.sha256_hex;
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string Plural(size_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// "the leaf certificate (CN a; names: ...)" or "the intermediate certificate
+// \"CN=R3,O=...\" (depth 1)".
+std::string CertRole(const CertInfo& cert, size_t depth) {
+  if (depth == 0) return "the leaf certificate (" + DescribeCert(cert) + ")";
+  const std::string_view role = cert.self_issued ? "root" : "intermediate";
+  return "the " + std::string(role) + " certificate " + Quote(cert.subject) + " (depth " +
+         std::to_string(depth) + ")";
 }
 
 }  // namespace originwatch::diagnose_internal

@@ -30,8 +30,13 @@ std::vector<std::string> ExpectedNames(const ProbeResult& r);
 // only) against a name; case-insensitive, trailing dots ignored.
 bool DnsNameMatches(std::string_view pattern, std::string_view name);
 // Expected names the leaf does not cover: from r.names when the engine filled
-// it, else computed from the leaf's SANs (CN only when there is no SAN).
+// it, else computed from the leaf's SANs. The subject CN never covers a name,
+// as in browsers and in the engine's check (src/tls/facts.h).
 std::vector<std::string> UncoveredNames(const ProbeResult& r);
+// The uncovered names the leaf's subject CN matches (RFC 6125 rules, as for a
+// SAN) and none of its DNS SANs does: the certificate names them, but only
+// where clients no longer look. A subset of UncoveredNames(r), in order.
+std::vector<std::string> NamesOnlyInCn(const ProbeResult& r);
 
 // "2024-05-01 12:00 UTC".
 std::string FormatDate(int64_t unix_s);
@@ -50,5 +55,17 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 // Appends s to v unless already present; keeps first-seen order.
 void AddUnique(std::vector<std::string>& v, std::string s);
 bool Contains(std::string_view haystack, std::string_view needle);
+// s in double quotes, as is (summaries quote names and subjects).
+std::string Quote(std::string_view s);
+// "1 variant", "3 variants".
+std::string Plural(size_t n, std::string_view one, std::string_view many);
+// The identity of a certificate for de-duplication: its fingerprint, or
+// subject and serial when the fingerprint is unknown.
+std::string CertKey(const CertInfo& c);
+// "the leaf certificate (CN a; names: ...)" or "the intermediate certificate
+// \"CN=R3,O=...\" (depth 1)".
+std::string CertRole(const CertInfo& cert, size_t depth);
+// The answer was not TLS, or OpenSSL says so ("wrong version number").
+bool LooksPlaintext(const ProbeResult& r);
 
 }  // namespace originwatch::diagnose_internal

@@ -127,8 +127,8 @@ CertInfo ExtractCert(X509* x) {
 bool CoversName(X509* cert, const std::string& name) {
   unsigned char ip[16];
   if (inet_pton(AF_INET, name.c_str(), ip) == 1 || inet_pton(AF_INET6, name.c_str(), ip) == 1)
-    return X509_check_ip_asc(cert, name.c_str(), 0) == 1;
-  return X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1;
+    return X509_check_ip_asc(cert, name.c_str(), kNameCheckFlags) == 1;
+  return X509_check_host(cert, name.data(), name.size(), kNameCheckFlags, nullptr) == 1;
 }
 
 std::string PrintableExcerpt(const std::string& bytes) {

@@ -262,6 +262,62 @@ tags = ["cdn"]
   EXPECT_EQ(chat.line, 10);
 }
 
+TEST(Config, RecordsWhereEachCheckedKeyIsSoLaterChecksCanPointAtIt) {
+  AgentConfig c = MustParse(R"([agent]
+database = "db.sqlite"
+  ca_file = "ca.pem"
+
+[profiles.old]
+ciphers = "AES128-SHA"
+
+[alerts]
+fail_after = 3
+
+[[origin]]
+name = "a"
+host = "a.example"
+[origin.alerts]
+resolve_after = 4
+
+[[webhook]]
+name = "ops"
+url = "https://hooks.example/x"
+  secret_env = "OPS_SECRET"
+[[webhook]]
+name = "chat"
+url = "https://hooks.example/y"
+secret_file = "chat.secret"
+)");
+  EXPECT_EQ(c.database_pos.line, 2);
+  EXPECT_EQ(c.database_pos.column, 1);
+  EXPECT_EQ(c.ca_file_pos.line, 3);
+  EXPECT_EQ(c.ca_file_pos.column, 3);
+  ASSERT_EQ(c.profile_sources.size(), 1u);
+  const ProfileSource* old = c.FindProfileSource("old");
+  ASSERT_NE(old, nullptr);
+  EXPECT_EQ(old->table.line, 5);
+  EXPECT_EQ(old->KeyOrTable("ciphers").line, 6);
+  EXPECT_EQ(old->KeyOrTable("ciphers").column, 1);
+  EXPECT_EQ(old->KeyOrTable("groups").line, 5);  // not in the file: the table
+  EXPECT_EQ(c.FindProfileSource("modern"), nullptr);
+  EXPECT_EQ(c.alerts.pos.line, 8);
+  ASSERT_EQ(c.origins.size(), 1u);
+  EXPECT_EQ(c.origins[0].line, 11);
+  EXPECT_EQ(c.origins[0].column, 1);
+  EXPECT_EQ(c.origins[0].alerts.pos.line, 14);
+  ASSERT_EQ(c.webhooks.size(), 2u);
+  EXPECT_EQ(c.webhooks[0].secret_env_pos.line, 20);
+  EXPECT_EQ(c.webhooks[0].secret_env_pos.column, 3);
+  EXPECT_EQ(c.webhooks[0].secret_file_pos.line, 0);
+  EXPECT_EQ(c.webhooks[1].secret_file_pos.line, 24);
+
+  AgentConfig defaults = MustParse("[[origin]]\nname = \"a\"\nhost = \"a.example\"\n");
+  EXPECT_EQ(defaults.ca_file_pos.line, 0);
+  EXPECT_EQ(defaults.database_pos.line, 0);
+  EXPECT_EQ(defaults.alerts.pos.line, 0);
+  EXPECT_TRUE(defaults.profile_sources.empty());
+}
+
 TEST(Config, MissingFileIsOneErrorWithoutPosition) {
   LoadResult r = LoadConfigFile("/nonexistent/originwatch.toml");
   EXPECT_FALSE(r.config.has_value());
