@@ -87,6 +87,7 @@ TEST(Config, ThreeLineOriginGetsEveryDefault) {
   EXPECT_EQ(c.timeout_ms, 10000);
   EXPECT_EQ(c.connect_timeout_ms, 5000);
   EXPECT_EQ(c.retention_ms, 14LL * 86400 * 1000);
+  EXPECT_EQ(c.address_retire_after_ms, 3600LL * 1000);
   EXPECT_EQ(c.max_in_flight, 2000);
   EXPECT_EQ(c.max_per_address, 8);
   EXPECT_EQ(c.engine_threads, 1);
@@ -463,6 +464,17 @@ TEST(Names, DnsNamesAndAddresses) {
   EXPECT_FALSE(IsIpLiteral("[2001:db8::10]"));
   EXPECT_FALSE(IsIpLiteral("192.0.2"));
   EXPECT_FALSE(IsIpLiteral("example.com"));
+}
+
+TEST(Config, AddressRetireAfterIsADuration) {
+  AgentConfig c = MustParse("[agent]\naddress_retire_after = \"30m\"\n[[origin]]\nname=\"x\"\nhost=\"example.com\"\n",
+                            "ow.toml");
+  EXPECT_EQ(c.address_retire_after_ms, 30LL * 60 * 1000);
+  LoadResult bad = ParseConfig("[agent]\naddress_retire_after = 5\n[[origin]]\nname=\"x\"\nhost=\"example.com\"\n",
+                               "ow.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.errors[0].ToString().find("ow.toml:2:"), std::string::npos) << bad.errors[0].ToString();
+  EXPECT_NE(bad.errors[0].ToString().find("address_retire_after"), std::string::npos) << bad.errors[0].ToString();
 }
 
 TEST(Names, DidYouMeanWithinTwoEdits) {
