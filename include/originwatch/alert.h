@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "originwatch/config.h"
 #include "originwatch/diagnose.h"
 #include "originwatch/probe.h"
 #include "originwatch/status.h"
@@ -73,18 +74,9 @@ struct AlertThresholds {
   int downgrade_accept_after_days = 7;
 };
 
-// Per-origin overrides of the global thresholds: unset fields inherit.
-struct AlertThresholdOverrides {
-  std::optional<int> fail_after;
-  std::optional<int> resolve_after;
-  std::optional<int> expiry_warning_days;
-  std::optional<int> expiry_critical_days;
-  std::optional<double> lifetime_warning_fraction;
-  std::optional<double> lifetime_critical_fraction;
-  std::optional<int> downgrade_accept_after_days;
-};
-AlertThresholds ApplyOverrides(const AlertThresholds& global,
-                               const AlertThresholdOverrides& origin);
+// Per-origin overrides of the global thresholds come as the configuration's
+// AlertSettings ([alerts] / [origin.alerts]): unset fields inherit.
+AlertThresholds ApplyOverrides(const AlertThresholds& global, const AlertSettings& origin);
 // InvalidArgument naming the field: counts >= 1, 0 <= critical days <=
 // warning days, 0 < critical fraction <= warning fraction < 1, accept days >= 0.
 Status ValidateThresholds(const AlertThresholds& t);

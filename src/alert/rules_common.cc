@@ -12,8 +12,7 @@ using alert_internal::kStateRules;
 
 // --- thresholds --------------------------------------------------------------
 
-AlertThresholds ApplyOverrides(const AlertThresholds& global,
-                               const AlertThresholdOverrides& origin) {
+AlertThresholds ApplyOverrides(const AlertThresholds& global, const AlertSettings& origin) {
   AlertThresholds t = global;
   if (origin.fail_after) t.fail_after = *origin.fail_after;
   if (origin.resolve_after) t.resolve_after = *origin.resolve_after;

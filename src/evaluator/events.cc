@@ -29,17 +29,6 @@ std::vector<std::string> SplitComma(const std::string& s) {
   return out;
 }
 
-AlertThresholds FromSettings(const AlertThresholds& base, const AlertSettings& s) {
-  AlertThresholdOverrides o;
-  o.fail_after = s.fail_after;
-  o.resolve_after = s.resolve_after;
-  o.expiry_warning_days = s.expiry_warning_days;
-  o.expiry_critical_days = s.expiry_critical_days;
-  o.lifetime_warning_fraction = s.lifetime_warning_fraction;
-  o.lifetime_critical_fraction = s.lifetime_critical_fraction;
-  o.downgrade_accept_after_days = s.downgrade_accept_after_days;
-  return ApplyOverrides(base, o);
-}
 
 }  // namespace
 
@@ -162,7 +151,7 @@ std::vector<std::string> EvaluatorConfig::Routes(const AlertEvent& e) const {
 
 Result<std::shared_ptr<const EvaluatorConfig>> BuildEvaluatorConfig(const AgentConfig& cfg) {
   auto ctx = std::make_shared<EvaluatorConfig>();
-  ctx->global = FromSettings(AlertThresholds{}, cfg.alerts);
+  ctx->global = ApplyOverrides(AlertThresholds{}, cfg.alerts);
   if (Status s = ValidateThresholds(ctx->global); !s.ok())
     return Status::InvalidArgument(cfg.source_path + ": [alerts]: " + s.message());
   for (const OriginConfig& o : cfg.origins) {
@@ -171,7 +160,7 @@ Result<std::shared_ptr<const EvaluatorConfig>> BuildEvaluatorConfig(const AgentC
     const AlertSettings& a = o.alerts;
     if (a.fail_after || a.resolve_after || a.expiry_warning_days || a.expiry_critical_days ||
         a.lifetime_warning_fraction || a.lifetime_critical_fraction || a.downgrade_accept_after_days) {
-      AlertThresholds t = FromSettings(ctx->global, a);
+      AlertThresholds t = ApplyOverrides(ctx->global, a);
       if (Status s = ValidateThresholds(t); !s.ok())
         return Status::InvalidArgument(cfg.source_path + ":" + std::to_string(o.line) + ": origin \"" +
                                        o.name + "\" [alerts]: " + s.message());

@@ -21,18 +21,6 @@ namespace originwatch {
 namespace preflight_internal {
 namespace {
 
-AlertThresholdOverrides Overrides(const AlertSettings& s) {
-  AlertThresholdOverrides o;
-  o.fail_after = s.fail_after;
-  o.resolve_after = s.resolve_after;
-  o.expiry_warning_days = s.expiry_warning_days;
-  o.expiry_critical_days = s.expiry_critical_days;
-  o.lifetime_warning_fraction = s.lifetime_warning_fraction;
-  o.lifetime_critical_fraction = s.lifetime_critical_fraction;
-  o.downgrade_accept_after_days = s.downgrade_accept_after_days;
-  return o;
-}
-
 bool AnySet(const AlertSettings& s) {
   return s.fail_after || s.resolve_after || s.expiry_warning_days || s.expiry_critical_days ||
          s.lifetime_warning_fraction || s.lifetime_critical_fraction ||
@@ -58,14 +46,14 @@ void CheckAlertThresholds(const AgentConfig& cfg, std::vector<ConfigError>* erro
   // The agent builds the thresholds the same way (global over the built-in
   // defaults, each origin over the global) and refuses to start on the first
   // inconsistent set.
-  const AlertThresholds global = ApplyOverrides(AlertThresholds{}, Overrides(cfg.alerts));
+  const AlertThresholds global = ApplyOverrides(AlertThresholds{}, cfg.alerts);
   const Status global_status = ValidateThresholds(global);
   if (!global_status.ok()) {
     errors->push_back(At(cfg, cfg.alerts.pos, "[alerts]: " + global_status.message()));
   }
   for (const OriginConfig& o : cfg.origins) {
     if (!AnySet(o.alerts)) continue;
-    const AlertThresholds t = ApplyOverrides(global, Overrides(o.alerts));
+    const AlertThresholds t = ApplyOverrides(global, o.alerts);
     Status s = ValidateThresholds(t);
     // The same complaint as [alerts]'s is that table's problem, reported once.
     if (!s.ok() && !(!global_status.ok() && s.message() == global_status.message())) {

@@ -16,6 +16,7 @@
 
 #include "originwatch/engine.h"
 #include "preflight/checks.h"
+#include "tls/context.h"
 
 namespace originwatch::preflight_internal {
 namespace {
@@ -46,15 +47,6 @@ std::string WithReason(std::string what) {
   return reason.empty() ? what : what + ": " + reason;
 }
 
-// Same spellings as the tls component accepts; 0 = library default.
-int TlsVersion(const std::string& s) {
-  if (s.empty()) return 0;
-  if (s == "TLSv1" || s == "TLSv1.0") return TLS1_VERSION;
-  if (s == "TLSv1.1") return TLS1_1_VERSION;
-  if (s == "TLSv1.2") return TLS1_2_VERSION;
-  if (s == "TLSv1.3") return TLS1_3_VERSION;
-  return -1;
-}
 
 // What OpenSSL says of one profile: "" when it accepts it, else the message
 // after `profile "NAME": `, and *key the key to point at.
@@ -69,8 +61,8 @@ std::string ProfileProblem(const ClientProfile& p, std::string* key) {
   // servers): without this a cipher string naming only weak suites would be
   // judged here by a stricter rule than the engine applies.
   SSL_CTX_set_security_level(ctx.get(), 0);
-  const int minv = TlsVersion(p.min_version);
-  const int maxv = TlsVersion(p.max_version);
+  const int minv = tls::ParseTlsVersion(p.min_version);
+  const int maxv = tls::ParseTlsVersion(p.max_version);
   if (minv < 0 || !SSL_CTX_set_min_proto_version(ctx.get(), minv)) {
     *key = "min_version";
     return WithReason("OpenSSL rejects min_version \"" + p.min_version + "\"");

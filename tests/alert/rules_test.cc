@@ -657,7 +657,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ThresholdsTest, PerOriginOverridesInheritTheRest) {
   AlertThresholds global;
   global.resolve_after = 4;
-  AlertThresholdOverrides origin;
+  AlertSettings origin;
   origin.fail_after = 5;
   const AlertThresholds t = ApplyOverrides(global, origin);
   EXPECT_EQ(t.fail_after, 5);

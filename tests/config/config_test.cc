@@ -470,7 +470,10 @@ TEST(Config, AddressRetireAfterIsADuration) {
   AgentConfig c = MustParse("[agent]\naddress_retire_after = \"30m\"\n[[origin]]\nname=\"x\"\nhost=\"example.com\"\n",
                             "ow.toml");
   EXPECT_EQ(c.address_retire_after_ms, 30LL * 60 * 1000);
-  LoadResult bad = ParseConfig("[agent]\naddress_retire_after = 5\n[[origin]]\nname=\"x\"\nhost=\"example.com\"\n",
+  EXPECT_EQ(MustParse("[agent]\naddress_retire_after = 90\n[[origin]]\nname=\"x\"\nhost=\"example.com\"\n", "ow.toml")
+                .address_retire_after_ms,
+            90'000);  // a bare integer is seconds, as for every duration
+  LoadResult bad = ParseConfig("[agent]\naddress_retire_after = \"soon\"\n[[origin]]\nname=\"x\"\nhost=\"example.com\"\n",
                                "ow.toml");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.errors[0].ToString().find("ow.toml:2:"), std::string::npos) << bad.errors[0].ToString();
