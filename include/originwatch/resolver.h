@@ -17,7 +17,9 @@
 // Servers: with ResolverOptions::servers, only those servers are asked, the
 // hosts file is not read and no search domain is appended (as nginx's
 // `resolver`). Without, the hosts file is read first, then the servers and
-// search domains of resolv.conf.
+// search domains of resolv.conf. A server's reply ends the lookup, whatever
+// its RCODE: after SERVFAIL or REFUSED the other servers are not asked (only
+// silence moves on to the next server, `tries` rounds in all).
 //
 // Threads: Resolve, ResolveBlocking and stats may be called from any thread,
 // concurrently. Callbacks run on the resolver thread, one at a time: they must
