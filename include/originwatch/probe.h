@@ -30,7 +30,18 @@ enum class Outcome : int {
   kNetworkError = 12,     // any other socket error (unreachable network, ...)
   kTlsError = 13,         // any other TLS failure (see error_text)
   kInternal = 14,         // a local failure (fd limit, out of memory)
+  // DNS outcomes of the resolver (resolver.h). kDnsError stays the code for any
+  // other DNS failure (bad name, unreachable server, local failure).
+  kDnsNxdomain = 15,      // NXDOMAIN: the name does not exist
+  kDnsServfail = 16,      // the DNS server answered SERVFAIL
+  kDnsTimeout = 17,       // no DNS server answered in time (or the resolver stopped)
+  kDnsNoAddress = 18,     // the name exists but has no A/AAAA of the asked family
+  kDnsRefused = 19,       // the DNS server answered REFUSED
 };
+
+// True for kDnsError and the five kDns* outcomes above: the name did not give
+// an address to probe, so nothing was learned about the origin itself.
+bool IsDnsOutcome(Outcome o);
 
 // "ok", "refused", ... : the stable spelling used in JSON, SQL and webhooks.
 std::string_view OutcomeCode(Outcome o);

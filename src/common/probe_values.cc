@@ -7,7 +7,7 @@
 namespace originwatch {
 namespace {
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 15> kOutcomes = {{
+constexpr std::array<std::pair<Outcome, std::string_view>, 20> kOutcomes = {{
     {Outcome::kOk, "ok"},
     {Outcome::kDnsError, "dns_error"},
     {Outcome::kRefused, "refused"},
@@ -23,6 +23,11 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 15> kOutcomes = {{
     {Outcome::kNetworkError, "network_error"},
     {Outcome::kTlsError, "tls_error"},
     {Outcome::kInternal, "internal"},
+    {Outcome::kDnsNxdomain, "dns_nxdomain"},
+    {Outcome::kDnsServfail, "dns_servfail"},
+    {Outcome::kDnsTimeout, "dns_timeout"},
+    {Outcome::kDnsNoAddress, "dns_no_address"},
+    {Outcome::kDnsRefused, "dns_refused"},
 }};
 
 }  // namespace
@@ -39,6 +44,11 @@ std::optional<Outcome> OutcomeFromCode(std::string_view code) {
     if (v == code) return k;
   }
   return std::nullopt;
+}
+
+bool IsDnsOutcome(Outcome o) {
+  return o == Outcome::kDnsError || o == Outcome::kDnsNxdomain || o == Outcome::kDnsServfail ||
+         o == Outcome::kDnsTimeout || o == Outcome::kDnsNoAddress || o == Outcome::kDnsRefused;
 }
 
 std::string_view TlsAlertName(int alert) {
