@@ -139,6 +139,15 @@ struct ProbeResult {
   std::vector<NameCheck> names;  // one per spec.expect_names
   bool ocsp_stapled = false;
 
+  // The name lookup that gave spec.address, for origins probed by name
+  // (filled by the agent's evaluator, or by `originwatch probe`); dns_ms is
+  // -1 when the address was given, not looked up.
+  int64_t dns_ms = -1;
+  bool dns_cached = false;        // the resolver's cache answered
+  std::string dns_addresses;      // the whole answer, sorted, comma-joined
+  int64_t dns_ttl_ms = 0;         // its TTL after the resolver's floor and ceiling
+  std::string dns_resolver;       // "127.0.0.1:53", "hosts", "system"
+
   bool ok() const { return outcome == Outcome::kOk; }
   const CertInfo* leaf() const { return chain.empty() ? nullptr : &chain.front(); }
   // "sni=example.com profile=modern" or "no-sni profile=legacy-rsa".

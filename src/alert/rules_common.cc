@@ -149,7 +149,7 @@ std::string CertId(const CertInfo& c) {
 }
 
 bool IsNetworkLevel(Outcome o) {
-  return o == Outcome::kDnsError || o == Outcome::kRefused || o == Outcome::kConnectTimeout ||
+  return IsDnsOutcome(o) || o == Outcome::kRefused || o == Outcome::kConnectTimeout ||
          o == Outcome::kNetworkError;
 }
 

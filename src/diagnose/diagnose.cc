@@ -79,7 +79,7 @@ size_t CodeRank(std::string_view code) {
 }
 
 bool IsNetworkLevel(Outcome o) {
-  return o == Outcome::kDnsError || o == Outcome::kRefused || o == Outcome::kConnectTimeout ||
+  return IsDnsOutcome(o) || o == Outcome::kRefused || o == Outcome::kConnectTimeout ||
          o == Outcome::kNetworkError || o == Outcome::kInternal;
 }
 
@@ -213,6 +213,11 @@ void Diagnoser::ExplainFailures() {
     if (fr.ok() || explained_[f]) continue;
     switch (fr.outcome) {
       case Outcome::kDnsError:
+      case Outcome::kDnsNxdomain:
+      case Outcome::kDnsServfail:
+      case Outcome::kDnsTimeout:
+      case Outcome::kDnsNoAddress:
+      case Outcome::kDnsRefused:
         Add(finding::kDnsError, f);
         break;
       case Outcome::kRefused:

@@ -189,7 +189,12 @@ std::string DescribeFailure(const ProbeResult& r) {
     case Outcome::kConnectTimeout:
       return "TCP connect timed out after " + std::to_string(r.spec.connect_timeout_ms) + " ms";
     case Outcome::kDnsError:
-      return r.error_text.empty() ? "the name did not resolve"
+    case Outcome::kDnsNxdomain:
+    case Outcome::kDnsServfail:
+    case Outcome::kDnsTimeout:
+    case Outcome::kDnsNoAddress:
+    case Outcome::kDnsRefused:
+      return r.error_text.empty() ? "the name did not resolve (" + std::string(OutcomeCode(r.outcome)) + ")"
                                   : "the name did not resolve: " + Truncate(r.error_text, 120);
     case Outcome::kNetworkError:
       return r.error_text.empty() ? "network error"

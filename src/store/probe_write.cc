@@ -53,6 +53,30 @@ Result<int64_t> Store::Impl::VariantId(int64_t origin_id, const ProbeSpec& spec,
   return id;
 }
 
+Result<int64_t> Store::Impl::DnsAnswerId(const std::string& addresses, int64_t ttl_ms,
+                                         const std::string& resolver) {
+  std::string key = addresses;
+  key += '\0';
+  key += std::to_string(ttl_ms);
+  key += '\0';
+  key += resolver;
+  auto it = dns_answer_ids.find(key);
+  if (it != dns_answer_ids.end()) return it->second;
+  auto id = LookupId(raw(), stmts,
+                     "SELECT id FROM dns_answers WHERE addresses = ?1 AND ttl_ms = ?2 AND resolver = ?3",
+                     {addresses, ttl_ms, resolver});
+  if (!id.ok()) return id;
+  if (*id == 0) {
+    Status s = Run(raw(), stmts, "INSERT INTO dns_answers (addresses, ttl_ms, resolver) VALUES (?1, ?2, ?3)",
+                   {addresses, ttl_ms, resolver});
+    if (!s.ok()) return s;
+    id = static_cast<int64_t>(sqlite3_last_insert_rowid(raw()));
+  }
+  if (dns_answer_ids.size() >= kStringCacheMax) dns_answer_ids.clear();
+  dns_answer_ids.emplace(std::move(key), *id);
+  return id;
+}
+
 Result<int64_t> Store::Impl::StringId(const std::string& text) {
   if (text.empty()) return int64_t{0};
   auto it = string_ids.find(text);
@@ -262,13 +286,20 @@ Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<Finding
     if (!id.ok()) return id.status();
     ids[i] = *id;
   }
+  int64_t dns_answer_id = 0;
+  if (r.dns_ms >= 0 && !r.dns_addresses.empty()) {
+    auto id = DnsAnswerId(r.dns_addresses, r.dns_ttl_ms, r.dns_resolver);
+    if (!id.ok()) return id.status();
+    dns_answer_id = *id;
+  }
   Status s = Run(
       raw(), stmts,
       "INSERT INTO probes (variant_id, ts, outcome, alert, alert_sent, connect_ms, handshake_ms, "
       "total_ms, version_id, cipher_id, group_id, alpn_id, chain_id, verify_code, "
-      "verify_error_id, verify_depth, names_ok, missing_names_id, ocsp, error_id, first_bytes) "
+      "verify_error_id, verify_depth, names_ok, missing_names_id, ocsp, error_id, first_bytes, "
+      "dns_ms, dns_cached, dns_answer_id) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-      "?19, ?20, ?21)",
+      "?19, ?20, ?21, ?22, ?23, ?24)",
       {w.variant_id,
        ts,
        static_cast<int64_t>(r.outcome),
@@ -289,7 +320,10 @@ Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<Finding
        IdOrNull(ids[5]),
        int64_t{r.ocsp_stapled},
        IdOrNull(ids[6]),
-       TextOrNull(r.first_bytes)});
+       TextOrNull(r.first_bytes),
+       NullIfNegative(r.dns_ms),
+       r.dns_ms >= 0 ? SqlValue(int64_t{r.dns_cached}) : SqlValue(nullptr),
+       IdOrNull(dns_answer_id)});
   if (!s.ok()) return s;
   w.probe_id = sqlite3_last_insert_rowid(raw());
 

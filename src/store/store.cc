@@ -433,6 +433,12 @@ Status Store::Impl::PruneFinish(int64_t cutoff) {
             "SELECT error_id FROM probes WHERE error_id IS NOT NULL)",
             {});
   }
+  if (s.ok()) {
+    s = Run(d, stmts,
+            "DELETE FROM dns_answers WHERE id NOT IN "
+            "(SELECT dns_answer_id FROM probes WHERE dns_answer_id IS NOT NULL)",
+            {});
+  }
   // The alert tables (schema/002): finished deliveries, events nothing still
   // waits to deliver, and alerts resolved before the cutoff. Open alerts and
   // pending outbox rows are never pruned, however old.

@@ -117,6 +117,7 @@ struct Store::Impl {
   std::unordered_map<std::string, int64_t> origin_ids;
   std::unordered_map<std::string, int64_t> variant_ids;
   std::unordered_map<std::string, int64_t> string_ids;
+  std::unordered_map<std::string, int64_t> dns_answer_ids;
   std::unordered_map<std::string, int64_t> cert_ids;
   std::unordered_map<std::string, ChainRef> chain_refs;
   std::unordered_map<int64_t, int64_t> chain_last_seen;  // this batch: chain id -> max ts
@@ -125,6 +126,7 @@ struct Store::Impl {
     origin_ids.clear();
     variant_ids.clear();
     string_ids.clear();
+    dns_answer_ids.clear();
     cert_ids.clear();
     chain_refs.clear();
     chain_last_seen.clear();
@@ -139,6 +141,7 @@ struct Store::Impl {
   Result<int64_t> OriginId(const ProbeSpec& spec, int64_t ts);
   Result<int64_t> VariantId(int64_t origin_id, const ProbeSpec& spec, int64_t ts);
   Result<int64_t> StringId(const std::string& text);
+  Result<int64_t> DnsAnswerId(const std::string& addresses, int64_t ttl_ms, const std::string& resolver);
   Result<int64_t> CertId(const CertInfo& cert, int64_t ts);
   Result<ChainRef> Chain(const std::vector<CertInfo>& chain, int64_t ts);
   Result<std::optional<VariantState>> ReadState(int64_t variant_id);
