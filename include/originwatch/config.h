@@ -67,6 +67,11 @@ struct OriginConfig {
   int64_t interval_ms = 0;         // default: the agent's interval
   int64_t timeout_ms = 0;          // whole probe; default: the agent's timeout
   int64_t connect_timeout_ms = 0;  // min(agent connect_timeout, timeout_ms)
+  // Which addresses of the name are probed: "all" (each separately) or
+  // "first" (the first after RFC 6724 ordering); of which family: "any",
+  // "ipv4", "ipv6". Ignored with `connect`.
+  std::string addresses = "all";
+  std::string family = "any";
   int line = 0;                    // line of the [[origin]] header, for messages
   int column = 0;                  // column of that header
 };
@@ -114,6 +119,12 @@ struct AgentConfig {
   // An address leaves an origin's probed set only after it has been absent
   // from every successful DNS answer this long (and from 3 answers in a row).
   int64_t address_retire_after_ms = 3600LL * 1000;
+  // DNS: the servers asked ("127.0.0.1:53", "[::1]:53"; empty = the system's
+  // resolv.conf and /etc/hosts; when given, only they are asked and /etc/hosts
+  // is not read, as nginx's `resolver`), and the bounds put on answers' TTLs.
+  std::vector<std::string> resolvers;
+  int64_t dns_min_ttl_ms = 30LL * 1000;
+  int64_t dns_max_ttl_ms = 3600LL * 1000;
   int max_in_flight = 2000;  // 1..100000
   int max_per_address = 8;   // 1..100000
   int engine_threads = 1;    // 1..64
