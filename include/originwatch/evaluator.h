@@ -75,6 +75,13 @@ struct DnsObservation {
   bool set_changed = false;            // addresses differ from the previous set
   std::string book_state;              // the address book of the origin, to persist
   int64_t at_ms = 0;
+  // The lookup itself (resolver.h DnsAnswer), recorded with each probe of the
+  // origin until the next lookup.
+  Outcome outcome = Outcome::kOk;
+  int64_t dns_ms = -1;
+  bool cached = false;
+  int64_t ttl_ms = 0;
+  std::string resolver;
 };
 
 // What the evaluator needs to know of a plan.
@@ -132,6 +139,12 @@ class Evaluator {
     std::vector<ProbeResult> latest;
     RuleTrack dns;
     RuleTrack dns_persisted;
+    // The last successful lookup, recorded with the origin's probes.
+    int64_t dns_ms = -1;
+    bool dns_cached = false;
+    std::string dns_addresses;
+    int64_t dns_ttl_ms = 0;
+    std::string dns_resolver;
   };
   struct Serving {
     std::map<std::string, std::string> variants;  // variant identity -> origin

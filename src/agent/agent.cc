@@ -12,6 +12,7 @@
 
 #include "agent/engine_shard.h"
 #include "agent/names.h"
+#include "originwatch/resolver.h"
 #include "originwatch/clock.h"
 #include "originwatch/config.h"
 #include "originwatch/evaluator.h"
@@ -26,15 +27,17 @@ namespace {
 
 using agent_internal::EngineShard;
 using agent_internal::NameWatch;
+using agent_internal::ResolverOptionsOf;
 using agent_internal::ShardPlan;
 
-// How often names are resolved again: once per interval, between 10 s and
-// 5 min. 0 when every origin has fixed addresses.
+// How often names are looked up again: once per interval, between 1 s and
+// 5 min (the resolver's cache answers within a TTL without asking a server).
+// 0 when every origin has fixed addresses.
 int64_t ResolvePeriodMs(const AgentConfig& cfg) {
   bool any = false;
   for (const OriginConfig& o : cfg.origins) any |= o.connect.empty() && !IsIpLiteral(o.host);
   if (!any) return 0;
-  return std::clamp<int64_t>(cfg.interval_ms, 10000, 300000);
+  return std::clamp<int64_t>(cfg.interval_ms, 1000, 300000);
 }
 
 std::vector<OriginRecord> OriginRecords(const AgentConfig& cfg) {
@@ -149,13 +152,32 @@ int RunAgent(const AgentArgs& args) {
   std::unique_ptr<WebhookSender> sender = std::move(sender_or).value();
   sender_slot->store(sender.get());
 
+  // Names are looked up by c-ares on the resolver's own thread; nothing on
+  // this (the signal-handling) thread ever waits for DNS beyond the bounded
+  // wait for the first answers below.
+  auto resolver_or = Resolver::Start(ResolverOptionsOf(cfg));
+  if (!resolver_or.ok()) {
+    std::fprintf(stderr, "originwatch run: %s\n", resolver_or.status().message().c_str());
+    sender_slot->store(nullptr);
+    sender->Stop();
+    store->Close();
+    return resolver_or.status().code() == Status::Code::kInvalidArgument ? 2 : 1;
+  }
+  ResolverOptions resolver_options = ResolverOptionsOf(cfg);
+
   // The evaluator, restored from the database, on its own thread.
   auto evaluator = std::make_unique<Evaluator>(eval_cfg, snapshot.value());
-  NameWatch names(BookOptions(cfg), evaluator->restored_books(), UnixNowMs());
+  NameWatch names(std::move(resolver_or).value(), BookOptions(cfg), evaluator->restored_books(), UnixNowMs());
   EvaluatorStage stage(std::move(evaluator), StoreSink(store.get()), {});
 
   const int shards = cfg.engine_threads;
-  std::vector<DnsObservation> first_answers = names.ResolveAll(cfg, UnixNowMs());
+  // The first plan waits (bounded by the resolver's own timeouts) for the
+  // first answers, so that it holds every address; a name that does not
+  // answer in time joins the plan when its answer comes.
+  if (names.Request(cfg) > 0) {
+    names.WaitAnswers(int64_t{resolver_options.timeout_ms} * (1 << resolver_options.tries) + 500);
+  }
+  std::vector<DnsObservation> first_answers = names.Drain(UnixNowMs());
   PlanView view;
   std::vector<ShardPlan> plans = names.BuildPlans(cfg, shards, &view);
   stage.SubmitConfig(eval_cfg, view);  // closes what the configuration dropped
@@ -251,11 +273,23 @@ int RunAgent(const AgentArgs& args) {
         Log(LogLevel::kError, "", "reload: " + s.message() + "; the previous configuration keeps running");
         continue;
       }
+      const ResolverOptions fresh_resolver = ResolverOptionsOf(fresh);
+      if (fresh_resolver.servers != resolver_options.servers ||
+          fresh_resolver.ttl_floor_ms != resolver_options.ttl_floor_ms ||
+          fresh_resolver.ttl_ceiling_ms != resolver_options.ttl_ceiling_ms) {
+        auto r = Resolver::Start(fresh_resolver);
+        if (!r.ok()) {
+          Log(LogLevel::kError, "", "reload rejected: " + r.status().message() +
+                                        "; the previous configuration keeps running");
+          continue;
+        }
+        names.set_resolver(std::move(r).value());
+        resolver_options = fresh_resolver;
+      }
       eval_cfg = fresh_eval.value();
       names.set_options(BookOptions(fresh));
-      std::vector<DnsObservation> answers = names.ResolveAll(fresh, now);
+      names.Request(fresh);  // answers arrive in the inbox; the loop drains them
       apply_plan(fresh, &eval_cfg);
-      SendDns(stage, std::move(answers));
       fingerprint = names.Fingerprint();
       next_resolve = ResolvePeriodMs(fresh) > 0 ? UnixNowMs() + ResolvePeriodMs(fresh) : 0;
       ParseLogLevel(fresh.log_level, &level);
@@ -264,11 +298,10 @@ int RunAgent(const AgentArgs& args) {
       cfg = std::move(fresh);
       continue;
     }
-    if (next_resolve > 0 && now >= next_resolve) {
-      // Every lookup goes to the evaluator (dns_error counts lookups); the
-      // plan changes only when an address book gained or retired an address.
-      next_resolve = now + ResolvePeriodMs(cfg);
-      std::vector<DnsObservation> answers = names.ResolveAll(cfg, now);
+    // DNS answers that arrived: every lookup goes to the evaluator
+    // (dns_error counts lookups); the plan changes only when an address book
+    // gained or retired an address.
+    if (std::vector<DnsObservation> answers = names.Drain(now); !answers.empty()) {
       std::string fresh_fp = names.Fingerprint();
       if (fresh_fp != fingerprint) {
         Log(LogLevel::kInfo, "", "address sets changed: plan updated");
@@ -276,6 +309,10 @@ int RunAgent(const AgentArgs& args) {
         fingerprint = std::move(fresh_fp);
       }
       SendDns(stage, std::move(answers));
+    }
+    if (next_resolve > 0 && now >= next_resolve) {
+      next_resolve = now + ResolvePeriodMs(cfg);
+      names.Request(cfg);  // the cache answers within a TTL; the rest asks the servers
       continue;
     }
     if (now >= next_prune) {

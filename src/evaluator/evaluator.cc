@@ -65,6 +65,13 @@ Commit Evaluator::OnResult(ProbeResult r, int64_t now_ms) {
     return c;
   }
   Origin& o = origins_[origin];
+  if (o.dns_ms >= 0 && r.dns_ms < 0) {  // the address came from this origin's last lookup
+    r.dns_ms = o.dns_ms;
+    r.dns_cached = o.dns_cached;
+    r.dns_addresses = o.dns_addresses;
+    r.dns_ttl_ms = o.dns_ttl_ms;
+    r.dns_resolver = o.dns_resolver;
+  }
   const std::string vkey = VariantKeyOf(r.spec);
   Variant& v = o.variants[vkey];
   if (r.started_at_ms != 0 && r.started_at_ms < v.state.last_at_ms) {  // late: history only

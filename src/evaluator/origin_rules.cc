@@ -193,6 +193,14 @@ Commit Evaluator::OnDns(const DnsObservation& dns, int64_t now_ms) {
   if (!config_->Configured(dns.origin)) return c;
   Origin& o = origins_[dns.origin];
   const AlertThresholds& t = config_->For(dns.origin);
+  if (dns.resolved) {
+    o.dns_ms = dns.dns_ms;
+    o.dns_cached = dns.cached;
+    o.dns_ttl_ms = dns.ttl_ms;
+    o.dns_resolver = dns.resolver;
+    o.dns_addresses.clear();
+    for (const std::string& a : dns.answer) o.dns_addresses += (o.dns_addresses.empty() ? "" : ",") + a;
+  }
   if (auto e = EvaluateDns(o.dns, dns.origin, dns.host, dns.resolved, dns.error, dns.addresses, t, now_ms))
     Record(std::move(*e), c);
   if (o.dns.open && o.dns.last_seen_ms == now_ms) c.seen_keys.push_back(dns.origin + "|" + std::string(rule::kDnsError));

@@ -173,4 +173,6 @@ void ScriptedResponder::Serve() {
   }
 }
 
+bool Dnsmasq::Reload() const { return pid_ > 0 && kill(pid_, SIGHUP) == 0; }
+
 }  // namespace originwatch::testing

@@ -132,8 +132,13 @@ TEST_F(StoreTest, CreatesAndMigratesAnEmptyDatabase) {
   store->Close();
   EXPECT_EQ(Scalar("PRAGMA user_version"), std::to_string(StoreSchemaVersion()));
   EXPECT_EQ(Scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM outcome_codes"), "15");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM outcome_codes"), "20");
   EXPECT_EQ(Scalar("SELECT name FROM outcome_codes WHERE code = 14"), "internal");
+  // Every outcome probe.h knows is named in the database.
+  for (int code = 0; code < 20; ++code) {
+    EXPECT_EQ(Scalar("SELECT name FROM outcome_codes WHERE code = " + std::to_string(code)),
+              std::string(OutcomeCode(static_cast<Outcome>(code))));
+  }
   for (const char* view : {"latest", "expiring", "cert_changes", "failing"}) {
     EXPECT_EQ(Scalar(std::string("SELECT count(*) FROM ") + view), "0") << view;
   }
@@ -435,6 +440,30 @@ TEST_F(StoreTest, ACommitWritesItsProbeStateEventAndOutboxTogether) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM alerts WHERE resolved_ms IS NULL"), "1");
   EXPECT_EQ(Scalar("SELECT count(*) FROM alert_events"), "1");
   EXPECT_EQ(Scalar("SELECT group_concat(webhook) FROM (SELECT webhook FROM outbox ORDER BY id)"), "ops,pager");
+}
+
+TEST_F(StoreTest, EachDistinctDnsAnswerIsStoredOnceAndReferencedByItsProbes) {
+  auto store = OpenStore(Opts());
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 3; ++i) {
+    ProbeResult r = FailedResult(MakeSpec("d", "127.0.0.2", "d.example"), 1000 + i, Outcome::kRefused);
+    r.dns_ms = i == 0 ? 4 : 0;
+    r.dns_cached = i > 0;
+    r.dns_addresses = "127.0.0.1,127.0.0.2,127.0.0.3";
+    r.dns_ttl_ms = 300000;
+    r.dns_resolver = "127.0.0.1:53";
+    ASSERT_TRUE(store->Enqueue(std::move(r)));
+  }
+  ASSERT_TRUE(store->Enqueue(FailedResult(MakeSpec("d", "127.0.0.9", "d.example"), 2000, Outcome::kRefused)));
+  store->Flush();
+  store->Close();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM dns_answers"), "1");
+  EXPECT_EQ(Scalar("SELECT group_concat(coalesce(dns_ms, 'NULL') || '/' || coalesce(dns_cached, 'NULL')) "
+                   "FROM (SELECT * FROM probes ORDER BY ts)"),
+            "4/0,0/1,0/1,NULL/NULL");
+  EXPECT_EQ(Scalar("SELECT a.addresses || ' ' || a.ttl_ms || ' ' || a.resolver FROM probes p "
+                   "JOIN dns_answers a ON a.id = p.dns_answer_id LIMIT 1"),
+            "127.0.0.1,127.0.0.2,127.0.0.3 300000 127.0.0.1:53");
 }
 
 TEST_F(StoreTest, AlertSnapshotReturnsWhatCommitsWrote) {
