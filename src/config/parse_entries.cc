@@ -1,8 +1,8 @@
 // The [[origin]] and [[webhook]] tables (see toml_reader.h).
 #include <algorithm>
 #include <optional>
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
@@ -243,9 +243,9 @@ bool Parser::ParseAddressChoice(const toml::table& t, const std::string& p, Orig
   const bool v6_host = IsIpLiteral(o.host) && o.host.find(':') != std::string::npos;
   const bool v4_host = IsIpLiteral(o.host) && !v6_host;
   if (ok && ((o.family == "ipv6" && v4_host) || (o.family == "ipv4" && v6_host))) {
-    Error(*t.get("family"), p + "\"family\" " + Quoted(o.family) + " leaves nothing to probe: host " +
-                                Quoted(o.host) + " is an " + (v4_host ? "IPv4" : "IPv6") +
-                                " address");
+    Error(*t.get("family"), p + "\"family\" " + Quoted(o.family) +
+                                " leaves nothing to probe: host " + Quoted(o.host) + " is an " +
+                                (v4_host ? "IPv4" : "IPv6") + " address");
     ok = false;
   }
   return ok;

@@ -218,8 +218,9 @@ void Parser::ParseDns(const toml::table& t, AgentConfig& cfg) {
     bool list_ok = ReadStringList(*n, "resolvers", p, &items);
     if (n->is_array()) {
       if (n->as_array()->empty()) {
-        Error(*n, "\"resolvers\" must not be empty (leave it out to use the system's resolver "
-                  "configuration)");
+        Error(*n,
+              "\"resolvers\" must not be empty (leave it out to use the system's resolver "
+              "configuration)");
         list_ok = false;
       }
       for (const Item& i : items) {
@@ -265,11 +266,13 @@ void Parser::ParseDns(const toml::table& t, AgentConfig& cfg) {
     at_max = std::pair(b.line, b.column) > std::pair(a.line, a.column);
   }
   if (at_max) {
-    Error(*max_node, "\"dns_max_ttl\" (" + max_text + ") must not be shorter than \"dns_min_ttl\" (" +
-                         min_text + (min_node == nullptr ? ", its default" : "") + ")");
+    Error(*max_node, "\"dns_max_ttl\" (" + max_text +
+                         ") must not be shorter than \"dns_min_ttl\" (" + min_text +
+                         (min_node == nullptr ? ", its default" : "") + ")");
   } else {
-    Error(*min_node, "\"dns_min_ttl\" (" + min_text + ") must not be longer than \"dns_max_ttl\" (" +
-                         max_text + (max_node == nullptr ? ", its default" : "") + ")");
+    Error(*min_node, "\"dns_min_ttl\" (" + min_text +
+                         ") must not be longer than \"dns_max_ttl\" (" + max_text +
+                         (max_node == nullptr ? ", its default" : "") + ")");
   }
 }
 

@@ -44,15 +44,25 @@ inline constexpr std::string_view kAlertKeys[] = {"fail_after",
                                                   "lifetime_warning_fraction",
                                                   "lifetime_critical_fraction",
                                                   "downgrade_accept_after_days"};
-inline constexpr std::string_view kAgentKeys[] = {
-    "database",        "interval",       "timeout",   "connect_timeout", "max_in_flight",
-    "max_per_address", "engine_threads", "retention", "ca_file",         "log_level",
-    "address_retire_after", "resolvers", "dns_min_ttl", "dns_max_ttl"};
+inline constexpr std::string_view kAgentKeys[] = {"database",
+                                                  "interval",
+                                                  "timeout",
+                                                  "connect_timeout",
+                                                  "max_in_flight",
+                                                  "max_per_address",
+                                                  "engine_threads",
+                                                  "retention",
+                                                  "ca_file",
+                                                  "log_level",
+                                                  "address_retire_after",
+                                                  "resolvers",
+                                                  "dns_min_ttl",
+                                                  "dns_max_ttl"};
 inline constexpr std::string_view kProfileKeys[] = {
     "min_version", "max_version", "ciphers", "ciphersuites", "groups", "alpn", "description"};
 inline constexpr std::string_view kOriginKeys[] = {
-    "name",     "host",     "port",    "connect", "sni",    "expect_names", "profiles",
-    "interval", "timeout",  "tags",    "alerts",  "addresses", "family"};
+    "name",     "host",    "port", "connect", "sni",       "expect_names", "profiles",
+    "interval", "timeout", "tags", "alerts",  "addresses", "family"};
 inline constexpr std::string_view kWebhookKeys[] = {
     "name",    "url",     "secret_env", "secret_file", "format",
     "timeout", "max_age", "rules",      "severities",  "tags"};

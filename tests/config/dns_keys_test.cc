@@ -62,7 +62,8 @@ TEST(DnsKeys, MinAboveTheDefaultMaxNamesBoth) {
 }
 
 TEST(DnsKeys, AResolverTypoGetsADidYouMean) {
-  LoadResult r = ParseConfig("[agent]\nresolver = [\"127.0.0.1\"]\n" + std::string(kOrigin), "t.toml");
+  LoadResult r =
+      ParseConfig("[agent]\nresolver = [\"127.0.0.1\"]\n" + std::string(kOrigin), "t.toml");
   EXPECT_EQ(Errors(r), (std::vector<std::string>{
                            "t.toml:2:1: unknown key \"resolver\" in [agent] (did you mean "
                            "\"resolvers\"?)"}));
@@ -95,9 +96,9 @@ TEST(Names, DnsServerSpellingsAreTheResolvers) {
     EXPECT_TRUE(IsDnsServer(good)) << good;
   }
   for (const char* bad :
-       {"", "dns.example.com", "dns.example.com:53", "127.0.0.1:", "127.0.0.1:0",
-        "127.0.0.1:65536", "127.0.0.1:053x", "127.0.0.1:+53", "192.0.2.300", "[127.0.0.1]:53",
-        "[::1", "[::1]53", "[::1]:", "::1]:53", "[]:53", "[::1]:99999", " 127.0.0.1"}) {
+       {"", "dns.example.com", "dns.example.com:53", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+        "127.0.0.1:053x", "127.0.0.1:+53", "192.0.2.300", "[127.0.0.1]:53", "[::1", "[::1]53",
+        "[::1]:", "::1]:53", "[]:53", "[::1]:99999", " 127.0.0.1"}) {
     EXPECT_FALSE(IsDnsServer(bad)) << bad;
   }
 }
