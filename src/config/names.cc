@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 namespace originwatch::config_internal {
@@ -41,6 +42,39 @@ bool IsIpLiteral(std::string_view s) {
   std::string str(s);
   unsigned char buf[16];
   return inet_pton(AF_INET, str.c_str(), buf) == 1 || inet_pton(AF_INET6, str.c_str(), buf) == 1;
+}
+
+bool IsDnsServer(std::string_view s) {
+  std::string_view host = s;
+  std::string_view port;
+  int family = AF_INET;
+  if (!s.empty() && s.front() == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string_view::npos) return false;
+    host = s.substr(1, close - 1);
+    std::string_view rest = s.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':' || rest.size() == 1) return false;
+      port = rest.substr(1);
+    }
+    family = AF_INET6;
+  } else if (std::count(s.begin(), s.end(), ':') == 1) {
+    const size_t colon = s.find(':');
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (port.empty()) return false;
+  } else if (s.find(':') != std::string_view::npos) {
+    family = AF_INET6;
+  }
+  if (!port.empty()) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), IsDigit)) return false;
+    const int p = std::stoi(std::string(port));
+    if (p < 1 || p > 65535) return false;
+  }
+  if (host.empty() || host.size() > 45) return false;
+  const std::string h(host);
+  unsigned char buf[16];
+  return inet_pton(family, h.c_str(), buf) == 1;
 }
 
 bool IsIdentifier(std::string_view s) {

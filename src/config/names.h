@@ -14,6 +14,11 @@ namespace originwatch::config_internal {
 bool IsDnsName(std::string_view s);
 // A numeric IPv4 or IPv6 address as inet_pton reads it (no brackets, no zone).
 bool IsIpLiteral(std::string_view s);
+// A DNS server as [agent] resolvers spells it (the resolver's own rule):
+// "127.0.0.1", "127.0.0.1:53", "[::1]", "[::1]:5353" or a bare "::1"; a port
+// is 1..65535. A bare IPv6 address takes no port ("::1:53" is the address
+// ::1:53).
+bool IsDnsServer(std::string_view s);
 // [A-Za-z0-9._-]+: origin, webhook and profile names.
 bool IsIdentifier(std::string_view s);
 // [A-Za-z_][A-Za-z0-9_]*

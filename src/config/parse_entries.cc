@@ -1,8 +1,10 @@
 // The [[origin]] and [[webhook]] tables (see toml_reader.h).
 #include <algorithm>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -99,6 +101,8 @@ void Parser::ParseOrigin(const toml::table& t, AgentConfig& cfg) {
       ok = false;
     }
   }
+
+  if (!ParseAddressChoice(t, p, o)) ok = false;
 
   if (const toml::node* n = t.get("sni")) {
     if (ReadStringList(*n, "sni", p, &items)) {
@@ -209,6 +213,42 @@ void Parser::ParseOrigin(const toml::table& t, AgentConfig& cfg) {
   }
   o.connect_timeout_ms = std::min(cfg.connect_timeout_ms, o.timeout_ms);
   if (ok) cfg.origins.push_back(std::move(o));
+}
+
+bool Parser::ParseAddressChoice(const toml::table& t, const std::string& p, OriginConfig& o) {
+  bool ok = true;
+  for (auto [key, allowed, field] :
+       {std::tuple("addresses", std::span<const std::string_view>(kAddressModes), &o.addresses),
+        std::tuple("family", std::span<const std::string_view>(kFamilies), &o.family)}) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) continue;
+    std::string s;
+    if (!ReadString(*n, key, p, &s)) {
+      ok = false;
+    } else if (!Contains(allowed, s)) {
+      Error(*n, p + Quoted(key) + " must be " + QuotedChoices(allowed) + ", not " + Quoted(s));
+      ok = false;
+    } else if (t.get("connect") != nullptr) {
+      // Both choose among the addresses the host's name resolves to; with
+      // connect nothing is resolved, so the key would silently do nothing.
+      Error(*n, p + Quoted(key) +
+                    " cannot be used with \"connect\": it chooses among the addresses of the "
+                    "host's name, and \"connect\" lists the addresses to probe instead");
+      ok = false;
+    } else {
+      *field = s;
+    }
+  }
+  // An IP literal host of the other family would leave nothing to probe.
+  const bool v6_host = IsIpLiteral(o.host) && o.host.find(':') != std::string::npos;
+  const bool v4_host = IsIpLiteral(o.host) && !v6_host;
+  if (ok && ((o.family == "ipv6" && v4_host) || (o.family == "ipv4" && v6_host))) {
+    Error(*t.get("family"), p + "\"family\" " + Quoted(o.family) +
+                                " leaves nothing to probe: host " + Quoted(o.host) + " is an " +
+                                (v4_host ? "IPv4" : "IPv6") + " address");
+    ok = false;
+  }
+  return ok;
 }
 
 void Parser::ParseWebhook(const toml::table& t, AgentConfig& cfg) {

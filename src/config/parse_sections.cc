@@ -207,6 +207,73 @@ void Parser::ParseAgent(const toml::table& t, AgentConfig& cfg) {
       }
     }
   }
+  ParseDns(t, cfg);
+}
+
+void Parser::ParseDns(const toml::table& t, AgentConfig& cfg) {
+  const std::string p;
+  if (const toml::node* n = t.get("resolvers")) {
+    // Every element is checked, also when another is not a string.
+    std::vector<Item> items;
+    bool list_ok = ReadStringList(*n, "resolvers", p, &items);
+    if (n->is_array()) {
+      if (n->as_array()->empty()) {
+        Error(*n,
+              "\"resolvers\" must not be empty (leave it out to use the system's resolver "
+              "configuration)");
+        list_ok = false;
+      }
+      for (const Item& i : items) {
+        if (IsDnsServer(i.value)) continue;
+        const std::string_view host = std::string_view(i.value).substr(0, i.value.find(':'));
+        if (IsDnsName(host)) {
+          Error(*i.node, "invalid resolver " + Quoted(i.value) +
+                             ": a resolver must be an IP address, not a name (like "
+                             "\"127.0.0.1:53\" or \"[::1]:5353\")");
+        } else {
+          Error(*i.node, "invalid resolver " + Quoted(i.value) +
+                             ": use an IPv4 address or a bracketed IPv6 address with an optional "
+                             ":port of 1 to 65535, like \"127.0.0.1:53\" or \"[::1]:5353\"");
+        }
+        list_ok = false;
+      }
+    }
+    if (list_ok) cfg.resolvers = Values(items);
+  }
+  // The bounds are checked against each other only when both read well; a
+  // bound left out is its default.
+  int64_t v = 0;
+  const toml::node* min_node = t.get("dns_min_ttl");
+  const toml::node* max_node = t.get("dns_max_ttl");
+  bool ok = true;
+  if (min_node != nullptr) {
+    ok = ReadDuration(*min_node, "dns_min_ttl", p, &v);
+    if (ok) cfg.dns_min_ttl_ms = v;
+  }
+  if (max_node != nullptr) {
+    const bool max_ok = ReadDuration(*max_node, "dns_max_ttl", p, &v);
+    if (max_ok) cfg.dns_max_ttl_ms = v;
+    ok = ok && max_ok;
+  }
+  if (!ok || cfg.dns_min_ttl_ms <= cfg.dns_max_ttl_ms) return;
+  const std::string min_text = FormatDurationMs(cfg.dns_min_ttl_ms);
+  const std::string max_text = FormatDurationMs(cfg.dns_max_ttl_ms);
+  // Point at the bound the file sets (the later one when it sets both).
+  bool at_max = min_node == nullptr;
+  if (min_node != nullptr && max_node != nullptr) {
+    const auto& a = min_node->source().begin;
+    const auto& b = max_node->source().begin;
+    at_max = std::pair(b.line, b.column) > std::pair(a.line, a.column);
+  }
+  if (at_max) {
+    Error(*max_node, "\"dns_max_ttl\" (" + max_text +
+                         ") must not be shorter than \"dns_min_ttl\" (" + min_text +
+                         (min_node == nullptr ? ", its default" : "") + ")");
+  } else {
+    Error(*min_node, "\"dns_min_ttl\" (" + min_text +
+                         ") must not be longer than \"dns_max_ttl\" (" + max_text +
+                         (max_node == nullptr ? ", its default" : "") + ")");
+  }
 }
 
 void Parser::ParseProfiles(const toml::table& profiles, AgentConfig& cfg) {

@@ -52,6 +52,15 @@ std::string Suggest(std::string_view word, std::span<const std::string_view> can
   return "(known: " + Join(candidates, ", ") + ")";
 }
 
+std::string QuotedChoices(std::span<const std::string_view> choices) {
+  std::string out;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
+    out += Quoted(choices[i]);
+  }
+  return out;
+}
+
 bool Contains(std::span<const std::string_view> set, std::string_view word) {
   return std::find(set.begin(), set.end(), word) != set.end();
 }

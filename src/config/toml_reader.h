@@ -44,18 +44,30 @@ inline constexpr std::string_view kAlertKeys[] = {"fail_after",
                                                   "lifetime_warning_fraction",
                                                   "lifetime_critical_fraction",
                                                   "downgrade_accept_after_days"};
-inline constexpr std::string_view kAgentKeys[] = {
-    "database",        "interval",       "timeout",   "connect_timeout", "max_in_flight",
-    "max_per_address", "engine_threads", "retention", "ca_file",         "log_level",
-    "address_retire_after"};
+inline constexpr std::string_view kAgentKeys[] = {"database",
+                                                  "interval",
+                                                  "timeout",
+                                                  "connect_timeout",
+                                                  "max_in_flight",
+                                                  "max_per_address",
+                                                  "engine_threads",
+                                                  "retention",
+                                                  "ca_file",
+                                                  "log_level",
+                                                  "address_retire_after",
+                                                  "resolvers",
+                                                  "dns_min_ttl",
+                                                  "dns_max_ttl"};
 inline constexpr std::string_view kProfileKeys[] = {
     "min_version", "max_version", "ciphers", "ciphersuites", "groups", "alpn", "description"};
 inline constexpr std::string_view kOriginKeys[] = {
-    "name",     "host",     "port",    "connect", "sni",   "expect_names",
-    "profiles", "interval", "timeout", "tags",    "alerts"};
+    "name",     "host",    "port", "connect", "sni",       "expect_names", "profiles",
+    "interval", "timeout", "tags", "alerts",  "addresses", "family"};
 inline constexpr std::string_view kWebhookKeys[] = {
     "name",    "url",     "secret_env", "secret_file", "format",
     "timeout", "max_age", "rules",      "severities",  "tags"};
+inline constexpr std::string_view kAddressModes[] = {"all", "first"};
+inline constexpr std::string_view kFamilies[] = {"any", "ipv4", "ipv6"};
 inline constexpr std::string_view kLogLevels[] = {"debug", "info", "warn", "error"};
 inline constexpr std::string_view kTlsVersions[] = {"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
 inline constexpr std::string_view kFormats[] = {"json", "slack"};
@@ -70,6 +82,8 @@ std::string Join(std::span<const std::string_view> words, std::string_view sep);
 // "(did you mean "x"?)" when a candidate is close, else "(known: a, b, c)".
 std::string Suggest(std::string_view word, std::span<const std::string_view> candidates);
 bool Contains(std::span<const std::string_view> set, std::string_view word);
+// "\"a\", \"b\" or \"c\"": the allowed values of a key, for messages.
+std::string QuotedChoices(std::span<const std::string_view> choices);
 // Index in kTlsVersions, -1 when not there.
 int VersionRank(std::string_view v);
 
@@ -132,6 +146,10 @@ class Parser {
   // [alerts] or [origin.alerts]: thresholds, all optional.
   void ParseAlerts(const toml::table& t, const std::string& where, AlertSettings* a);
   void ParseAgent(const toml::table& t, AgentConfig& cfg);
+  // [agent] resolvers, dns_min_ttl and dns_max_ttl.
+  void ParseDns(const toml::table& t, AgentConfig& cfg);
+  // [[origin]] addresses and family; false after an error.
+  bool ParseAddressChoice(const toml::table& t, const std::string& prefix, OriginConfig& o);
   void ParseProfiles(const toml::table& profiles, AgentConfig& cfg);
   // The name of an [[origin]] or [[webhook]]: sets *where for later messages,
   // checks syntax and uniqueness. Returns the name ("" when bad).

@@ -353,6 +353,10 @@ TEST(Config, ExampleConfigParsesAndShowsTheDefaults) {
   EXPECT_EQ(ex.engine_threads, d.engine_threads);
   EXPECT_EQ(ex.ca_file, d.ca_file);
   EXPECT_EQ(ex.log_level, d.log_level);
+  EXPECT_EQ(ex.resolvers, d.resolvers);
+  EXPECT_EQ(ex.dns_min_ttl_ms, d.dns_min_ttl_ms);
+  EXPECT_EQ(ex.dns_max_ttl_ms, d.dns_max_ttl_ms);
+  EXPECT_EQ(ex.address_retire_after_ms, d.address_retire_after_ms);
   EXPECT_GE(ex.origins.size(), 2u);
   EXPECT_GE(ex.webhooks.size(), 1u);
   EXPECT_NE(ex.FindProfile("legacy-rsa"), nullptr);
