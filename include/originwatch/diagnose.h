@@ -42,7 +42,16 @@ inline constexpr std::string_view kDnsError = "dns_error";
 inline constexpr std::string_view kHandshakeFailed = "handshake_failed";  // a failure no rule above explains
 inline constexpr std::string_view kOversizedHandshake = "oversized_handshake";
 inline constexpr std::string_view kSlowHandshake = "slow_handshake";
+// Info: the agent has no route to the address's family (see IsNoRouteFromAgent).
+inline constexpr std::string_view kNoRouteFromAgent = "no_route_from_agent";
 }  // namespace finding
+
+// True when r failed because the agent itself has no route to the family of
+// r.spec.address: the TCP connect gave ENETUNREACH ("Network is unreachable",
+// as the engine spells it: kNetworkError, error_text "connect: " + strerror).
+// Such a probe says nothing of the origin. EHOSTUNREACH and the other network
+// errors are not this: a router or the origin's own network may cause them.
+bool IsNoRouteFromAgent(const ProbeResult& r);
 
 struct Finding {
   std::string code;      // one of finding::k*
@@ -63,8 +72,14 @@ struct DiagnoseOptions {
 
 struct Diagnosis {
   // Sorted: the finding that explains the most comes first. Never empty: a
-  // fully working origin yields exactly one finding, "healthy".
+  // fully working origin yields exactly one finding, "healthy". Variants the
+  // agent has no route to (no_route_from_agent, info) do not count against the
+  // origin: when every other variant works, "healthy" leads and
+  // no_route_from_agent follows it.
   std::vector<Finding> findings;
+  // No finding above info and one of them is "healthy": at least one variant
+  // works. An origin none of whose variants the agent could route to is not
+  // healthy (nothing is known of it), though its only finding is info.
   bool healthy() const;
   const Finding& lead() const { return findings.front(); }
 };

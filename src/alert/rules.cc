@@ -7,7 +7,9 @@
 //   - a failure while a variant with another SNI (same profile) works counts
 //     for sni_changed, every other failure for handshake_failed;
 //   - network-level failures (dns, refused, connect timeout) never count for
-//     sni_changed; a local failure (Outcome::kInternal) counts for nothing.
+//     sni_changed; a local failure (Outcome::kInternal) and a connect the
+//     agent has no route for (IsNoRouteFromAgent: the agent lacks that address
+//     family) count for nothing: they say nothing of the origin.
 // Certificate rules look at every result that carries a leaf; downgrade only
 // at successful ones.
 #include <algorithm>
@@ -127,6 +129,11 @@ std::map<std::string, std::string> ResultFacts(const ProbeResult& r) {
 
 // --- observations ------------------------------------------------------------
 
+// The agent's own failures: neutral for every rule, counted nowhere.
+bool SaysNothingOfOrigin(const ProbeResult& r) {
+  return r.outcome == Outcome::kInternal || IsNoRouteFromAgent(r);
+}
+
 struct Observations {
   Observation handshake, sni, name, chain, downgrade;
   const ProbeResult* sni_ref = nullptr;
@@ -159,7 +166,7 @@ std::string DowngradeReasons(const std::string& base_version, const std::string&
 Observations Observe(const VariantAlertState& prev, const ProbeResult& r,
                      const std::vector<const ProbeResult*>& siblings) {
   Observations o;
-  if (r.outcome == Outcome::kInternal) return o;  // our failure, not the origin's
+  if (SaysNothingOfOrigin(r)) return o;  // our failure, not the origin's
   if (r.ok()) {
     o.handshake.obs = Obs::kGood;
     o.sni.obs = Obs::kGood;
@@ -470,7 +477,7 @@ Evaluation EvaluateProbe(const VariantAlertState& prev, const ProbeResult& resul
     s.consecutive_successes = std::min(s.consecutive_successes + 1, kCountCap);
     s.consecutive_failures = 0;
     s.last_ok_ms = now_ms;
-  } else if (result.outcome != Outcome::kInternal) {
+  } else if (!SaysNothingOfOrigin(result)) {
     s.consecutive_failures = std::min(s.consecutive_failures + 1, kCountCap);
     s.consecutive_successes = 0;
   }

@@ -9,7 +9,10 @@
 //      a no-SNI failure that looks exactly like one sni_required explains on
 //      the same address joins it (e.g. every profile gets alert 112);
 //   3. generic per-outcome findings (not_tls, timeout, reset, ...), with
-//      handshake_failed for what no rule explains.
+//      handshake_failed for what no rule explains; a connect the agent has no
+//      route for is no_route_from_agent (info), which is the agent's problem:
+//      it never makes the origin unhealthy, and "healthy" still leads when
+//      every other variant works.
 // Successful variants are checked for certificate problems, except a no-SNI
 // variant already explained by wrong_cert_without_sni (its default certificate
 // is not what clients asked for). Findings are grouped one per code.
@@ -18,6 +21,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -47,7 +52,7 @@ struct CodeInfo {
   std::string_view code;
   Severity severity;
 };
-constexpr std::array<CodeInfo, 21> kCodes = {{
+constexpr std::array<CodeInfo, 22> kCodes = {{
     {finding::kSniRequired, Severity::kCritical},
     {finding::kNoSharedCipher, Severity::kCritical},
     {finding::kProtocolMismatch, Severity::kCritical},
@@ -69,6 +74,7 @@ constexpr std::array<CodeInfo, 21> kCodes = {{
     {finding::kCertExpiringSoon, Severity::kWarning},
     {finding::kSlowHandshake, Severity::kWarning},
     {finding::kHealthy, Severity::kInfo},
+    {finding::kNoRouteFromAgent, Severity::kInfo},
 }};
 
 size_t CodeRank(std::string_view code) {
@@ -237,7 +243,9 @@ void Diagnoser::ExplainFailures() {
         Add(finding::kOversizedHandshake, f);
         break;
       default:
-        if (fr.outcome == Outcome::kTlsError && LooksPlaintext(fr)) {
+        if (IsNoRouteFromAgent(fr)) {
+          Add(finding::kNoRouteFromAgent, f);
+        } else if (fr.outcome == Outcome::kTlsError && LooksPlaintext(fr)) {
           Add(finding::kNotTls, f);
         } else if (IsProtocolFailure(fr)) {
           Add(finding::kProtocolMismatch, f);
@@ -370,6 +378,8 @@ Finding Diagnoser::Build(std::string_view code, const std::vector<Item>& items) 
     BuildHandshakeFailed(items, f);
   } else if (code == finding::kSlowHandshake) {
     BuildSlow(items, f);
+  } else if (code == finding::kNoRouteFromAgent) {
+    BuildNoRoute(items, f);
   } else {
     BuildNetwork(code, items, f);
   }
@@ -397,7 +407,14 @@ Diagnosis Diagnoser::Run() {
     if (a.variants.size() != b.variants.size()) return a.variants.size() > b.variants.size();
     return CodeRank(a.code) < CodeRank(b.code);
   });
-  if (d.findings.empty()) d.findings.push_back(BuildHealthy());
+  // Variants the agent cannot route to say nothing of the origin: when they
+  // are all there is to report and something works, the origin is healthy.
+  const bool only_unrouted = items_.size() == 1 && items_.count(finding::kNoRouteFromAgent) == 1;
+  const bool any_ok =
+      std::any_of(r_.begin(), r_.end(), [](const ProbeResult& r) { return r.ok(); });
+  if (d.findings.empty() || (only_unrouted && any_ok)) {
+    d.findings.insert(d.findings.begin(), BuildHealthy());
+  }
   return d;
 }
 
@@ -416,9 +433,18 @@ std::string_view SeverityName(Severity s) {
 }
 
 bool Diagnosis::healthy() const {
-  if (findings.empty()) return false;
-  return std::all_of(findings.begin(), findings.end(),
-                     [](const Finding& f) { return f.severity == Severity::kInfo; });
+  const bool all_info = std::all_of(findings.begin(), findings.end(),
+                                    [](const Finding& f) { return f.severity == Severity::kInfo; });
+  const bool works = std::any_of(findings.begin(), findings.end(),
+                                 [](const Finding& f) { return f.code == finding::kHealthy; });
+  return all_info && works;
+}
+
+bool IsNoRouteFromAgent(const ProbeResult& r) {
+  // The engine's words for a connect that failed with ENETUNREACH
+  // (src/probe/engine.cc OnConnect); strerror is the same in both places.
+  return r.outcome == Outcome::kNetworkError &&
+         r.error_text == std::string("connect: ") + std::strerror(ENETUNREACH);
 }
 
 Diagnosis Diagnose(const std::vector<ProbeResult>& results, const DiagnoseOptions& options) {

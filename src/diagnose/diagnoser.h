@@ -125,6 +125,7 @@ class Diagnoser {
   void BuildNetwork(std::string_view code, const std::vector<Item>& items, Finding& f) const;
   void BuildHandshakeFailed(const std::vector<Item>& items, Finding& f) const;
   void BuildSlow(const std::vector<Item>& items, Finding& f) const;
+  void BuildNoRoute(const std::vector<Item>& items, Finding& f) const;
   Finding BuildHealthy() const;
 
   const std::vector<ProbeResult>& r_;

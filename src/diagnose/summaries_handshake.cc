@@ -1,12 +1,13 @@
 // Summaries and fixes of the findings about the handshake itself: the
 // comparative ones (sni_required, wrong_cert_without_sni, no_shared_cipher,
 // protocol_mismatch), not_tls, the network-level ones, handshake_failed,
-// slow_handshake and healthy.
+// slow_handshake, no_route_from_agent and healthy.
 #include <algorithm>
 #include <cctype>
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "diagnose/diagnoser.h"
@@ -379,15 +380,24 @@ Finding Diagnoser::BuildHealthy() const {
   Finding f;
   f.code = std::string(finding::kHealthy);
   f.severity = Severity::kInfo;
-  for (size_t i = 0; i < r_.size(); ++i) AddUnique(f.variants, Label(i));
   if (r_.empty()) {
     f.summary = "No probe results: nothing to diagnose.";
     return f;
   }
+  // Only the variants that completed: the others are the ones the agent has
+  // no route to (Run adds healthy next to no_route_from_agent only).
+  std::vector<size_t> done;
+  std::vector<std::string> done_endpoints;
+  for (size_t i = 0; i < r_.size(); ++i) {
+    if (!r_[i].ok()) continue;
+    done.push_back(i);
+    AddUnique(f.variants, Label(i));
+    AddUnique(done_endpoints, Endpoint(i));
+  }
   std::vector<std::string> negotiated;
   std::map<std::string, size_t> counts;
-  for (const auto& r : r_) {
-    const std::string k = r.version + " with " + r.cipher;
+  for (size_t i : done) {
+    const std::string k = r_[i].version + " with " + r_[i].cipher;
     if (counts[k]++ == 0) negotiated.push_back(k);
   }
   std::vector<std::string> parts;
@@ -396,8 +406,8 @@ Finding Diagnoser::BuildHealthy() const {
         negotiated.size() == 1 ? k : k + " (" + Plural(counts[k], "variant", "variants") + ")");
   }
   std::vector<std::string> certs, seen;
-  for (const auto& r : r_) {
-    const CertInfo* leaf = r.leaf();
+  for (size_t i : done) {
+    const CertInfo* leaf = r_[i].leaf();
     if (leaf == nullptr || std::find(seen.begin(), seen.end(), CertKey(*leaf)) != seen.end()) {
       continue;
     }
@@ -411,15 +421,52 @@ Finding Diagnoser::BuildHealthy() const {
     c += " (" + FormatDate(leaf->not_after) + ")";
     certs.push_back(std::move(c));
   }
-  const std::string subject = r_.size() == 1 ? std::string("The only variant completes")
-                              : r_.size() == 2
-                                  ? std::string("Both variants complete")
-                                  : "All " + std::to_string(r_.size()) + " variants complete";
+  const size_t unrouted = r_.size() - done.size();
+  const std::string reach = unrouted == 0 ? "" : " the agent can reach";
+  const std::string subject =
+      done.size() == 1   ? "The only variant" + reach + " completes"
+      : done.size() == 2 ? "Both variants" + reach + " complete"
+                         : "All " + std::to_string(done.size()) + " variants" + reach + " complete";
   std::string where;
-  if (endpoints_.size() > 1) where = " on " + std::to_string(endpoints_.size()) + " addresses";
+  if (done_endpoints.size() > 1) {
+    where = " on " + std::to_string(done_endpoints.size()) + " addresses";
+  }
   f.summary = subject + " the TLS handshake" + where +
               " with a verified chain: " + Join(parts, ", ") + "; " + Join(certs, "; ") + ".";
+  if (unrouted > 0) {
+    f.summary += " " + Plural(unrouted, "variant", "variants") +
+                 " the agent has no route to say nothing of the origin (no_route_from_agent).";
+  }
   return f;
+}
+
+void Diagnoser::BuildNoRoute(const std::vector<Item>& items, Finding& f) const {
+  // By family: the agent lacks a route to a family, not to one address.
+  std::vector<std::string> v4, v6;
+  for (const Item& it : items) {
+    const std::string& a = r_[it.idx].spec.address;
+    AddUnique(Contains(a, ":") ? v6 : v4, a);
+  }
+  std::vector<std::string> summaries, fixes;
+  for (const auto& [addrs, fam, other] :
+       {std::tuple(&v6, "IPv6", "ipv4"), std::tuple(&v4, "IPv4", "ipv6")}) {
+    if (addrs->empty()) continue;
+    const std::string family = fam;
+    summaries.push_back("the agent has no route to " + Join(*addrs, ", ") + " (" + family +
+                        "): this says nothing of the origin; clients with " + family +
+                        " may still reach it");
+    fixes.push_back("give the agent an " + family + " route, or set family = \"" + other +
+                    "\" on the origin");
+  }
+  std::string summary = Join(summaries, "; ");
+  std::string fix = Join(fixes, "; ");
+  if (!v4.empty() && !v6.empty()) {
+    fix = "check the agent's network (ip route; ip -6 route): it has no route to either family";
+  }
+  summary[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(summary[0])));
+  fix[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(fix[0])));
+  f.summary = summary + ".";
+  f.fix = fix + ".";
 }
 
 }  // namespace originwatch::diagnose_internal
