@@ -29,6 +29,9 @@ class Dnsmasq {
 
   uint16_t port() const { return port_; }
   std::string server() const { return "127.0.0.1:" + std::to_string(port_); }
+  // SIGHUP: dnsmasq clears its cache and reads its --addn-hosts files again,
+  // so a test changes the answers without changing the port.
+  bool Reload() const;
 
  private:
   Dnsmasq(pid_t pid, uint16_t port) : pid_(pid), port_(port) {}

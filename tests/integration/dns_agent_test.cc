@@ -39,14 +39,16 @@ class DnsAgentTest : public EngineTest {
       std::ofstream f(hosts_);
       for (const std::string& a : addresses) f << a << " " << kName << "\n";
     }
-    if (dns_) ASSERT_TRUE(dns_->Reload());
+    if (dns_) {
+      ASSERT_TRUE(dns_->Reload());
+    }
   }
 
   void WriteConfig(uint16_t port, const std::string& extra_agent = "") {
     std::ofstream f(config_);
     f << "[agent]\ndatabase = \"" << db_ << "\"\ninterval = \"1s\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\n"
       << "ca_file = \"" << ca_file_ << "\"\nresolvers = [\"" << dns_->server() << "\"]\n"
-      << "dns_min_ttl = \"0s\"\n" << extra_agent << "\n"
+      << "dns_min_ttl = \"1ms\"\n" << extra_agent << "\n"
       << "[alerts]\nfail_after = 2\nresolve_after = 2\n\n"
       << "[[origin]]\nname = \"svc\"\nhost = \"" << kName << "\"\nport = " << port
       << "\nsni = [\"" << kName << "\"]\nprofiles = [\"modern\"]\n";
