@@ -32,11 +32,23 @@ std::string Wrap(const std::string& text, size_t width, const std::string& inden
   return out;
 }
 
+// The expected names the served certificate does not cover, comma-joined.
+std::string Uncovered(const ProbeResult& r) {
+  std::string out;
+  for (const auto& n : r.names) {
+    if (!n.covered) out += (out.empty() ? "" : ", ") + n.name;
+  }
+  return out;
+}
+
 std::string ResultLine(const ProbeResult& r) {
   if (r.ok()) {
     std::string s = "ok  " + r.version + " " + r.cipher;
     if (!r.group.empty()) s += " " + r.group;
     if (!r.alpn.empty()) s += " alpn=" + r.alpn;
+    // The handshake worked, but a client checking the name would stop here:
+    // say so on the row, so one address among several stands out.
+    if (std::string missing = Uncovered(r); !missing.empty()) s += "; does not cover " + missing;
     return s;
   }
   std::string s(OutcomeCode(r.outcome));
@@ -118,7 +130,7 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
   for (size_t i = 0; i < in.results.size(); ++i) {
     const ProbeResult& r = in.results[i];
     out += "  " + Pad(labels[i], width) + "  " + Pad(Dur(r.connect_ms), 9) +
-           Pad(Dur(r.handshake_ms), 11) + (r.ok() ? green : red) + ResultLine(r) + reset + "\n";
+           Pad(Dur(r.handshake_ms), 11) + (r.ok() && Uncovered(r).empty() ? green : red) + ResultLine(r) + reset + "\n";
     if (!r.ok() && !r.error_text.empty()) out += "  " + std::string(width + 22, ' ') + Safe(r.error_text) + "\n";
     if (!r.first_bytes.empty()) out += "  " + std::string(width + 22, ' ') + "first bytes: \"" + r.first_bytes.substr(0, 60) + "\"\n";
   }

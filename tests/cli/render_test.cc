@@ -43,6 +43,15 @@ TEST(RenderTest, InvalidUtf8FromACertificateStillGivesValidJson) {
   EXPECT_EQ(j["diagnosis"], "healthy");
 }
 
+TEST(RenderTest, AHandshakeWhoseCertificateMissesTheNameSaysSoOnItsRow) {
+  cli::ProbeReportInput in = HostileReport();
+  EXPECT_EQ(cli::RenderProbeText(in, false).find("does not cover"), std::string::npos);
+  in.results[0].names = {{"evil.example", true}, {"shop.example", false}};
+  const std::string text = cli::RenderProbeText(in, /*color=*/false);
+  EXPECT_NE(text.find("ok  TLSv1.3"), std::string::npos) << text;
+  EXPECT_NE(text.find("; does not cover shop.example\n"), std::string::npos) << text;
+}
+
 cli::DnsReport ThreeAddressAnswer() {
   cli::DnsReport dns;
   dns.name = "shop.example.test";

@@ -112,6 +112,8 @@ TEST_F(ProbeResolverTest, TextReportNamesTheResolverEveryAddressAndOnlyTheBroken
   for (const auto& a : kAddresses) {
     const std::string row = LineStartingWith(r.out, "  " + a + " sni=" + kName + " profile=modern");
     EXPECT_FALSE(row.empty()) << a << "\n" << r.out;
+    EXPECT_EQ(row.find(std::string("does not cover ") + kName) != std::string::npos, a == kBroken)
+        << row;
   }
   EXPECT_NE(r.out.find(std::string("expected  ") + kName + " NOT covered"), std::string::npos)
       << r.out;
