@@ -12,6 +12,8 @@ namespace originwatch::cli {
 struct ProbeArgs {
   std::string target;                 // HOST[:PORT]
   std::vector<std::string> connect;   // --connect ADDR (repeatable)
+  std::vector<std::string> resolvers; // --resolver ADDR[:PORT] (repeatable)
+  std::string family = "any";         // --family any|ipv4|ipv6
   std::optional<std::string> sni;     // --sni NAME
   bool no_sni = false;                // --no-sni
   std::vector<std::string> names;     // --name N (repeatable)

@@ -21,6 +21,13 @@ int main(int argc, char** argv) {
       "probe", "Diagnose one origin now, through the variant matrix (SNI, no SNI, client profiles)");
   probe_cmd->add_option("target", probe.target, "HOST[:PORT] (default port 443)")->required();
   probe_cmd->add_option("--connect", probe.connect, "connect to this address instead of resolving HOST (repeatable)")->allow_extra_args(false);
+  probe_cmd
+      ->add_option("--resolver", probe.resolvers,
+                   "DNS server to look HOST up on: ADDR[:PORT], [IPv6]:PORT (repeatable; "
+                   "default: the hosts file, then resolv.conf)")
+      ->allow_extra_args(false);
+  probe_cmd->add_option("--family", probe.family,
+                        "look up and probe: any, ipv4 or ipv6 addresses (default any)");
   probe_cmd->add_option("--sni", probe.sni, "probe with this SNI only");
   probe_cmd->add_flag("--no-sni", probe.no_sni, "probe without SNI only");
   probe_cmd->add_option("--name", probe.names, "another name the certificate must cover; also probed as SNI (repeatable)")->allow_extra_args(false);

@@ -1,9 +1,12 @@
 // `originwatch probe`: one-shot diagnosis of one origin through the variant matrix.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <limits>
+#include <optional>
 
 #include "cli/commands.h"
 #include "originwatch/clock.h"
@@ -12,8 +15,50 @@
 #include "originwatch/diagnose.h"
 #include "originwatch/engine.h"
 #include "originwatch/plan.h"
+#include "originwatch/resolver.h"
 
 namespace originwatch::cli {
+namespace {
+
+std::optional<Family> ParseFamily(const std::string& text) {
+  if (text == "any") return Family::kAny;
+  if (text == "ipv4") return Family::kIpv4;
+  if (text == "ipv6") return Family::kIpv6;
+  return std::nullopt;
+}
+
+// For an address known to be an IP literal.
+bool FamilyAllows(Family family, const std::string& literal) {
+  const bool v6 = literal.find(':') != std::string::npos;
+  return family == Family::kAny || (family == Family::kIpv6) == v6;
+}
+
+// A one-shot lookup: the record's own TTL (no floor, no ceiling), nothing kept
+// for later, and no try longer than the probe's own deadline.
+ResolverOptions OneShotOptions(const std::vector<std::string>& servers, int64_t timeout_ms) {
+  ResolverOptions o;
+  o.servers = servers;
+  o.ttl_floor_ms = 0;
+  o.ttl_ceiling_ms = std::numeric_limits<int64_t>::max() / 2;
+  o.negative_ttl_ms = 0;
+  o.timeout_ms = static_cast<int>(std::min<int64_t>(timeout_ms, 2000));
+  return o;
+}
+
+// Copies the lookup that gave the address into a result (probe.h's dns_* fields).
+void FillDns(const DnsAnswer& a, ProbeResult& r) {
+  std::vector<std::string> sorted = a.addresses;
+  std::sort(sorted.begin(), sorted.end());
+  std::string joined;
+  for (const auto& s : sorted) joined += (joined.empty() ? "" : ",") + s;
+  r.dns_ms = a.dns_ms;
+  r.dns_cached = a.cached;
+  r.dns_addresses = joined;
+  r.dns_ttl_ms = a.ttl_ms;
+  r.dns_resolver = a.resolver;
+}
+
+}  // namespace
 
 std::string SplitHostPort(const std::string& target, std::string* host, uint16_t* port) {
   *port = 443;
@@ -59,9 +104,15 @@ int RunProbe(const ProbeArgs& args) {
   auto timeout_ms = ParseDurationMs(args.timeout);
   if (!timeout_ms || *timeout_ms <= 0 || *timeout_ms > 600000)
     return usage_error("bad --timeout \"" + args.timeout + "\": use a duration like \"5s\" or \"500ms\" (at most 10m)");
+  std::optional<Family> family = ParseFamily(args.family);
+  if (!family) return usage_error("bad --family \"" + args.family + "\": use any, ipv4 or ipv6");
   for (const std::string& a : args.connect) {
     if (!IsIpLiteral(a)) return usage_error("--connect \"" + a + "\" is not an IP address");
+    if (!FamilyAllows(*family, a))
+      return usage_error("--connect " + a + " is not an " + FamilyName(*family) + " address");
   }
+  if (args.connect.empty() && IsIpLiteral(host) && !FamilyAllows(*family, host))
+    return usage_error(host + " is not an " + std::string(FamilyName(*family)) + " address");
   for (const std::string& p : args.profiles) {
     if (FindBuiltinProfile(p) == nullptr) {
       std::string known;
@@ -86,10 +137,26 @@ int RunProbe(const ProbeArgs& args) {
   m.timeout_ms = static_cast<int>(*timeout_ms);
   m.connect_timeout_ms = static_cast<int>(std::min<int64_t>(*timeout_ms, 5000));
 
-  std::string ca_description;
-  if (addresses.empty()) {
-    auto resolved = ResolveAddresses(host);
-    if (!resolved.ok()) {
+  // The resolver starts whenever --resolver is given, so a bad spelling is a
+  // usage error even when --connect makes the lookup unnecessary.
+  std::unique_ptr<Resolver> resolver;
+  const bool lookup = addresses.empty() && !IsIpLiteral(host);
+  if (lookup || !args.resolvers.empty()) {
+    auto started = Resolver::Start(OneShotOptions(args.resolvers, *timeout_ms));
+    if (!started.ok()) {
+      if (started.status().code() == Status::Code::kInvalidArgument)
+        return usage_error("bad --resolver: " + started.status().message());
+      return usage_error("cannot start the resolver: " + started.status().message());
+    }
+    resolver = std::move(started).value();
+  }
+  std::optional<DnsReport> dns;
+  if (addresses.empty() && !lookup) addresses = {host};  // an IP literal: nothing to look up
+  if (lookup) {
+    dns = DnsReport{host, *family, resolver->ResolveBlocking(host, *family)};
+    if (dns->answer.outcome == Outcome::kOk) {
+      addresses = dns->answer.addresses;
+    } else {
       // A name that does not resolve is a finding, not a usage error.
       ProbeResult r;
       r.spec.origin = host;
@@ -99,13 +166,15 @@ int RunProbe(const ProbeArgs& args) {
       r.spec.profile = m.profiles.front();
       r.spec.expect_names = m.expect_names;
       r.started_at_ms = now_s * 1000;
-      r.outcome = Outcome::kDnsError;
-      r.error_text = resolved.status().message();
+      r.outcome = dns->answer.outcome;
+      r.error_text = dns->answer.error;
+      FillDns(dns->answer, r);
       results.push_back(std::move(r));
-    } else {
-      addresses = resolved.value();
     }
   }
+  resolver.reset();  // one lookup only: its thread need not outlive it
+
+  std::string ca_description;
   if (!addresses.empty()) {
     m.addresses = addresses;
     EngineOptions eo;
@@ -114,6 +183,9 @@ int RunProbe(const ProbeArgs& args) {
     if (!engine.ok()) return usage_error(engine.status().message());
     ca_description = (*engine)->ca_description();
     results = (*engine)->RunAll(ExpandMatrix(m));
+    if (dns) {
+      for (ProbeResult& r : results) FillDns(dns->answer, r);
+    }
   }
 
   DiagnoseOptions dopts;
@@ -122,6 +194,7 @@ int RunProbe(const ProbeArgs& args) {
   in.host = host;
   in.port = port;
   in.addresses = addresses;
+  in.dns = std::move(dns);
   in.ca_description = ca_description;
   in.now_s = now_s;
   in.diagnosis = Diagnose(results, dopts);

@@ -32,11 +32,23 @@ std::string Wrap(const std::string& text, size_t width, const std::string& inden
   return out;
 }
 
+// The expected names the served certificate does not cover, comma-joined.
+std::string Uncovered(const ProbeResult& r) {
+  std::string out;
+  for (const auto& n : r.names) {
+    if (!n.covered) out += (out.empty() ? "" : ", ") + n.name;
+  }
+  return out;
+}
+
 std::string ResultLine(const ProbeResult& r) {
   if (r.ok()) {
     std::string s = "ok  " + r.version + " " + r.cipher;
     if (!r.group.empty()) s += " " + r.group;
     if (!r.alpn.empty()) s += " alpn=" + r.alpn;
+    // The handshake worked, but a client checking the name would stop here:
+    // say so on the row, so one address among several stands out.
+    if (std::string missing = Uncovered(r); !missing.empty()) s += "; does not cover " + missing;
     return s;
   }
   std::string s(OutcomeCode(r.outcome));
@@ -70,6 +82,27 @@ std::string IsoTime(int64_t unix_s) {
   return buf;
 }
 
+std::string DnsLine(const DnsReport& dns) {
+  const DnsAnswer& a = dns.answer;
+  std::string out = "DNS: " + Safe(dns.name);
+  if (dns.family != Family::kAny) out += " (" + std::string(FamilyName(dns.family)) + ")";
+  out += " -> ";
+  if (a.outcome == Outcome::kOk) {
+    std::string addrs;
+    for (const auto& addr : a.addresses) addrs += (addrs.empty() ? "" : ", ") + addr;
+    out += addrs;
+  } else {
+    out += std::string(OutcomeCode(a.outcome)) + ": " + Safe(a.error);
+  }
+  out += " (via " + (a.resolver.empty() ? std::string("system") : a.resolver) + ", " +
+         std::to_string(a.dns_ms) + " ms";
+  // Lines of the hosts file have no TTL.
+  if (a.outcome == Outcome::kOk && a.resolver != "hosts" && a.resolver != "literal")
+    out += ", ttl " + std::to_string(a.ttl_ms / 1000) + "s";
+  if (a.cached) out += ", cached";
+  return out + ")";
+}
+
 std::string RenderProbeText(const ProbeReportInput& in, bool color) {
   const char* bold = color ? "\033[1m" : "";
   const char* red = color ? "\033[31m" : "";
@@ -81,6 +114,7 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
   std::string addrs;
   for (const auto& a : in.addresses) addrs += (addrs.empty() ? "" : ", ") + a;
   out += "  (" + (addrs.empty() ? std::string("no address") : addrs) + ")\n";
+  if (in.dns) out += DnsLine(*in.dns) + "\n";
   if (!in.ca_description.empty()) out += "trust: " + in.ca_description + "\n";
   out += "\n";
 
@@ -96,7 +130,7 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
   for (size_t i = 0; i < in.results.size(); ++i) {
     const ProbeResult& r = in.results[i];
     out += "  " + Pad(labels[i], width) + "  " + Pad(Dur(r.connect_ms), 9) +
-           Pad(Dur(r.handshake_ms), 11) + (r.ok() ? green : red) + ResultLine(r) + reset + "\n";
+           Pad(Dur(r.handshake_ms), 11) + (r.ok() && Uncovered(r).empty() ? green : red) + ResultLine(r) + reset + "\n";
     if (!r.ok() && !r.error_text.empty()) out += "  " + std::string(width + 22, ' ') + Safe(r.error_text) + "\n";
     if (!r.first_bytes.empty()) out += "  " + std::string(width + 22, ' ') + "first bytes: \"" + r.first_bytes.substr(0, 60) + "\"\n";
   }
@@ -199,6 +233,8 @@ nlohmann::json ResultJson(const ProbeResult& r, int64_t now_s) {
       {"group", opt_str(r.group)},
       {"alpn", opt_str(r.alpn)},
       {"ocsp_stapled", r.ok() ? nlohmann::json(r.ocsp_stapled) : nlohmann::json()},
+      {"dns_ms", opt_ms(r.dns_ms)},
+      {"dns_cached", r.dns_ms < 0 ? nlohmann::json() : nlohmann::json(r.dns_cached)},
   };
   if (r.verify_code >= 0) {
     j["verify"] = {{"ok", r.chain_verified},
@@ -225,6 +261,19 @@ nlohmann::json FindingJson(const Finding& f) {
           {"variants", f.variants}};
 }
 
+nlohmann::json DnsJson(const DnsReport& dns) {
+  const DnsAnswer& a = dns.answer;
+  return {{"name", dns.name},
+          {"family", FamilyName(dns.family)},
+          {"resolver", a.resolver},
+          {"outcome", std::string(OutcomeCode(a.outcome))},
+          {"error", a.error.empty() ? nlohmann::json() : nlohmann::json(a.error)},
+          {"addresses", a.addresses},
+          {"ttl_ms", a.ttl_ms},
+          {"dns_ms", a.dns_ms},
+          {"cached", a.cached}};
+}
+
 nlohmann::json ProbeJson(const ProbeReportInput& in) {
   nlohmann::json variants = nlohmann::json::array();
   for (const auto& r : in.results) variants.push_back(ResultJson(r, in.now_s));
@@ -234,6 +283,7 @@ nlohmann::json ProbeJson(const ProbeReportInput& in) {
           {"host", in.host},
           {"port", in.port},
           {"addresses", in.addresses},
+          {"dns", in.dns ? DnsJson(*in.dns) : nlohmann::json()},
           {"trust", in.ca_description},
           {"checked_at", IsoTime(in.now_s)},
           {"healthy", in.diagnosis.healthy()},

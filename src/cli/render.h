@@ -5,24 +5,39 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "originwatch/diagnose.h"
 #include "originwatch/probe.h"
+#include "originwatch/resolver.h"
 
 namespace originwatch::cli {
+
+// The lookup of the probed name; absent when the addresses were given
+// (--connect, or an IP literal as the host).
+struct DnsReport {
+  std::string name;
+  Family family = Family::kAny;
+  DnsAnswer answer;
+};
 
 struct ProbeReportInput {
   std::string host;
   uint16_t port = 443;
   std::vector<std::string> addresses;
+  std::optional<DnsReport> dns;
   std::string ca_description;
   int64_t now_s = 0;
   std::vector<ProbeResult> results;
   Diagnosis diagnosis;
 };
 
+// "DNS: shop.example.test -> 127.0.0.1, 127.0.0.2 (via 127.0.0.1:53, 4 ms, ttl 300s)",
+// or the outcome code and its plain words when the lookup failed.
+std::string DnsLine(const DnsReport& dns);
+nlohmann::json DnsJson(const DnsReport& dns);
 std::string RenderProbeText(const ProbeReportInput& in, bool color);
 nlohmann::json ProbeJson(const ProbeReportInput& in);
 nlohmann::json ResultJson(const ProbeResult& r, int64_t now_s);
