@@ -37,9 +37,6 @@ VariantMatrix DefaultMatrix(const std::string& host, uint16_t port,
 // True for an IPv4 or IPv6 literal.
 bool IsIpLiteral(const std::string& s);
 
-// Resolves host to every A and AAAA address (numeric, de-duplicated, IPv4
-// first). Blocking: never call it on an engine thread. An IP literal resolves
-// to itself.
-Result<std::vector<std::string>> ResolveAddresses(const std::string& host);
+// Names are resolved by the asynchronous resolver (resolver.h), never here.
 
 }  // namespace originwatch

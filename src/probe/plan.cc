@@ -4,6 +4,11 @@
 
 namespace originwatch {
 
+bool IsIpLiteral(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
 std::vector<ProbeSpec> ExpandMatrix(const VariantMatrix& m) {
   std::vector<ProbeSpec> out;
   uint64_t id = 0;

@@ -330,5 +330,15 @@ TEST(ResolverScriptedTest, DestructionWithLookupsInFlightAnswersEveryRequestProm
   }
 }
 
+// Without servers the system's configuration applies, the hosts file first:
+// every Debian machine maps localhost there.
+TEST(ResolverSystemTest, WithoutServersTheHostsFileAnswersLocalhost) {
+  OW_RESOLVER_OR_SKIP(resolver, ResolverOptions{});
+  DnsAnswer a = resolver->ResolveBlocking("localhost", Family::kIpv4);
+  ASSERT_EQ(a.outcome, Outcome::kOk) << a.error;
+  EXPECT_EQ(a.addresses, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(a.resolver, "hosts");
+}
+
 }  // namespace
 }  // namespace originwatch::testing
