@@ -60,9 +60,10 @@ Result<std::shared_ptr<const EvaluatorConfig>> BuildEvaluatorConfig(const AgentC
 
 // A DNS lookup of an origin's name, after the address book's hysteresis
 // (src/dns AddressBook): the addresses still probed and what changed.
-// addresses_changed is raised when the book retires an address, or when an
-// answer shares no address with the probed set (the name moved); addresses an
-// answer merely adds (a CDN's rotation) are probed without an event.
+// addresses_changed is raised only for a change that held over the book's
+// hysteresis window (an address retired); addresses an answer adds (a CDN's
+// rotation, or a move whose old addresses are not retired yet) are probed at
+// once without an event.
 struct DnsObservation {
   std::string origin;
   std::string host;

@@ -339,6 +339,11 @@ int RunAgent(const AgentArgs& args) {
               ", skipped (still running) " + std::to_string(skipped) + ", held by caps " +
               std::to_string(deferred) + ", stored " + std::to_string(ss.committed) +
               ", dropped (queue full) " + std::to_string(ss.dropped_queue_full + dropped + es.dropped_by_sink));
+      const Resolver::Stats rs = names.resolver_stats();
+      Log(LogLevel::kInfo, "",
+          "dns: " + std::to_string(rs.requests) + " requests, " + std::to_string(rs.lookups_sent) +
+              " lookups sent, " + std::to_string(rs.cache_hits) + " answered from the cache, " +
+              std::to_string(rs.coalesced) + " joined a lookup in flight");
     }
   }
 

@@ -208,17 +208,12 @@ Commit Evaluator::OnDns(const DnsObservation& dns, int64_t now_ms) {
     c.states.push_back({std::string(kDnsPrefix) + dns.origin, RuleTrackToJson(o.dns), false});
     o.dns_persisted = o.dns;
   }
-  if (dns.resolved && !dns.previous.empty()) {
-    bool shares = false;
-    for (const std::string& a : dns.answer)
-      shares |= std::binary_search(dns.previous.begin(), dns.previous.end(), a);
-    std::optional<AlertEvent> e;
-    if (!shares && !dns.answer.empty()) {
-      e = EvaluateAddresses(dns.origin, dns.previous, dns.answer, now_ms);  // the name moved
-    } else if (!dns.retired.empty()) {
-      e = EvaluateAddresses(dns.origin, dns.previous, dns.addresses, now_ms);
-    }
-    if (e) Record(std::move(*e), c);
+  // addresses_changed only for a change that held over the hysteresis
+  // window: an address the book retired. New addresses are probed at once
+  // without an event (a CDN's rotation); a name that moved raises the event
+  // when its old addresses are retired.
+  if (dns.resolved && !dns.retired.empty() && !dns.previous.empty()) {
+    if (auto e = EvaluateAddresses(dns.origin, dns.previous, dns.addresses, now_ms)) Record(std::move(*e), c);
   }
   if (!dns.book_state.empty() && books_[dns.origin] != dns.book_state) {
     books_[dns.origin] = dns.book_state;
