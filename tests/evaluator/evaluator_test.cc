@@ -353,6 +353,36 @@ TEST_F(EvaluatorDbTest, TheSameTransitionAfterARestartCarriesTheSameEventId) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM alert_events WHERE kind = 'firing'"), "2");
 }
 
+// SERVFAIL, then a timeout, then SERVFAIL again: one cause, one open alert.
+TEST(EvaluatorTest, DnsFailuresOfDifferentKindsKeepOneDnsErrorAlert) {
+  const AgentConfig cfg = OneOrigin("api", "api.example.test");
+  Evaluator ev(Build(cfg), AlertSnapshot{});
+  EventLog run;
+  const std::pair<Outcome, const char*> failures[] = {
+      {Outcome::kDnsServfail, "SERVFAIL: the server failed"},
+      {Outcome::kDnsTimeout, "no answer from 127.0.0.1:53"},
+      {Outcome::kDnsServfail, "SERVFAIL: the server failed"},
+      {Outcome::kDnsRefused, "REFUSED"},
+      {Outcome::kDnsNxdomain, "NXDOMAIN: the name does not exist"}};
+  int64_t now = kStartMs;
+  for (const auto& [outcome, error] : failures) {
+    now += kMinuteMs;
+    DnsObservation d;
+    d.origin = "api";
+    d.host = "api.example.test";
+    d.outcome = outcome;
+    d.error = std::string(OutcomeCode(outcome)) + ": " + error;
+    d.addresses = {"10.0.0.1"};
+    d.previous = d.addresses;
+    run.Take(ev.OnDns(d, now));
+  }
+  EXPECT_EQ(run.Count("dns_error", "firing"), 1);
+  EXPECT_EQ(run.Count("dns_error", "updated"), 0);
+  EXPECT_EQ(run.Count("dns_error", "resolved"), 0);
+  ASSERT_FALSE(run.events.empty());
+  EXPECT_NE(run.events[0].summary.find("10.0.0.1"), std::string::npos) << run.events[0].summary;
+}
+
 TEST(EvaluatorTest, EventIdsAreDeterministicAndDistinct) {
   const std::string a = DeterministicEventId("o|handshake_failed|x", 1, "firing", 0);
   EXPECT_EQ(a, DeterministicEventId("o|handshake_failed|x", 1, "firing", 0));
