@@ -286,6 +286,9 @@ std::string FormatJson(const QueryResult& result);
 //   "changes":  leaf certificate changes, newest first; arg = origin ("" = all).
 //   "origin":   arg = origin name: one row per variant (section "latest") then
 //               its last 20 probes (section "probe"), in one table.
+//   "open_alerts":  the open alerts, most severe first; arg unused.
+//   "alert_events": the newest events with their delivery per webhook; arg =
+//               how many ("" = 50).
 // Unknown kind: InvalidArgument; unknown origin: NotFound.
 // The oldest pending outbox row of every webhook with its event, in id order,
 // read on a read-only connection like RunQuery (the webhook sender's poll).

@@ -73,18 +73,12 @@ int RunReportCmd(const HistoryArgs& args) {
   if (!ResolveDb(args, &db)) return 2;
   if (args.kind == "alerts") {
     // Open alerts first, then the newest events (with their deliveries).
-    auto open = RunQuery(db, "SELECT * FROM open_alerts");
+    auto open = Report(db, "open_alerts", "", UnixNowMs());
     if (!open.ok()) {
       std::cerr << "originwatch report: " << open.status().message() << "\n";
       return 2;
     }
-    auto events = RunQuery(
-        db,
-        "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', e.at_ms / 1000, 'unixepoch') AS at, e.kind, e.rule, e.severity, "
-        "e.origin, e.variant, e.finding_code AS finding, "
-        "(SELECT group_concat(o.webhook || ':' || o.state, ' ') FROM outbox o WHERE o.event_row = e.id) AS delivery, "
-        "e.summary FROM alert_events e ORDER BY e.id DESC LIMIT ?1",
-        {int64_t{args.arg.empty() ? 50 : std::atoi(args.arg.c_str())}});
+    auto events = Report(db, "alert_events", args.arg, UnixNowMs());
     if (!events.ok()) {
       std::cerr << "originwatch report: " << events.status().message() << "\n";
       return 2;

@@ -388,9 +388,11 @@ Result<QueryResult> OriginReport(sqlite3* db, const std::string& path, std::stri
 
 Result<QueryResult> Report(const std::string& db_path, std::string_view kind, std::string_view arg,
                            int64_t now_ms) {
-  if (kind != "expiring" && kind != "failing" && kind != "changes" && kind != "origin") {
+  if (kind != "expiring" && kind != "failing" && kind != "changes" && kind != "origin" &&
+      kind != "open_alerts" && kind != "alert_events") {
     return Status::InvalidArgument("unknown report \"" + std::string(kind) +
-                                   "\": expected expiring, failing, changes or origin");
+                                   "\": expected expiring, failing, changes, origin, open_alerts or "
+                                   "alert_events");
   }
   auto db = OpenReadOnly(db_path);
   if (!db.ok()) return db.status();
@@ -418,6 +420,25 @@ Result<QueryResult> Report(const std::string& db_path, std::string_view kind, st
     return RunOn(d, ExpiringSql(), {now_s, max_days});
   }
   if (kind == "failing") return RunOn(d, std::string(kFailingSql), {now_ms});
+  if (kind == "open_alerts") return RunOn(d, "SELECT * FROM open_alerts", {});
+  if (kind == "alert_events") {
+    int64_t limit = 50;
+    if (!arg.empty()) {
+      auto [ptr, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), limit);
+      if (ec != std::errc() || ptr != arg.data() + arg.size() || limit < 1) {
+        return Status::InvalidArgument("report alerts: \"" + std::string(arg) +
+                                       "\" is not a number of events");
+      }
+    }
+    // The newest events, with the state of their delivery to each webhook.
+    return RunOn(d,
+                 "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', e.at_ms / 1000, 'unixepoch') AS at, e.kind, e.rule, "
+                 "e.severity, e.origin, e.variant, e.finding_code AS finding, "
+                 "(SELECT group_concat(o.webhook || ':' || o.state, ' ') FROM outbox o "
+                 "WHERE o.event_row = e.id) AS delivery, e.summary FROM alert_events e "
+                 "ORDER BY e.id DESC LIMIT ?1",
+                 {limit});
+  }
   if (kind == "changes") {
     if (!arg.empty()) {
       auto id = RunOn(d, "SELECT id FROM origins WHERE name = ?1", {std::string(arg)});
