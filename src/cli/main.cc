@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
 
   HistoryArgs query;
   CLI::App* query_cmd = app.add_subcommand("query", "Run SQL on the history database (read-only)");
-  query_cmd->add_option("sql", query.sql, "SQL, e.g. \"SELECT * FROM latest\"")->required();
+  query_cmd->add_option("sql", query.sql, "a read-only SQL statement (e.g. SELECT * FROM latest)")->required();
   query_cmd->add_option("--db", query.db, "database file (default: from --config, else originwatch.db)");
   query_cmd->add_option("-c,--config", query.config_path, "take the database path from this configuration");
   query_cmd->add_option("--format", query.format, "table, csv or json (default table)");
