@@ -234,6 +234,13 @@ Commit Evaluator::OnDns(const DnsObservation& dns, int64_t now_ms) {
 // --- configuration ---------------------------------------------------------------
 
 Commit Evaluator::OnConfig(std::shared_ptr<const EvaluatorConfig> config, const PlanView& plan, int64_t now_ms) {
+  // An origin whose host changed is a new name: the variants of the old
+  // name's addresses are the configuration's business, not DNS's.
+  std::set<std::string> renamed;
+  for (const auto& [name, host] : config->origin_hosts) {
+    auto old = config_->origin_hosts.find(name);
+    if (old != config_->origin_hosts.end() && old->second != host) renamed.insert(name);
+  }
   config_ = std::move(config);
   for (auto& [sha, sv] : serving_) sv.dirty = true;  // thresholds may have changed
   Commit c;
@@ -243,7 +250,7 @@ Commit Evaluator::OnConfig(std::shared_ptr<const EvaluatorConfig> config, const 
     if (!config_->Configured(name)) removed.push_back(name);
   for (const std::string& name : removed) RetireOrigin(name, now_ms, c);
   for (auto& [name, o] : origins_) {
-    const bool fixed = plan.fixed_origins.count(name) > 0;
+    const bool fixed = plan.fixed_origins.count(name) > 0 || renamed.count(name) > 0;
     auto addrs = plan.addresses.find(name);
     std::vector<std::string> dropped;
     for (const auto& [vkey, v] : o.variants) {

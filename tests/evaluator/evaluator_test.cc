@@ -353,6 +353,23 @@ TEST_F(EvaluatorDbTest, TheSameTransitionAfterARestartCarriesTheSameEventId) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM alert_events WHERE kind = 'firing'"), "2");
 }
 
+// A reload that points an origin at another name resolves the alerts of the
+// old name's addresses; a reload that keeps the name leaves them to DNS.
+TEST(EvaluatorTest, ANewHostRetiresTheOldAddressesButAnUnchangedOneDoesNot) {
+  AgentConfig cfg = OneOrigin("web", "old.example.test");
+  Evaluator ev(Build(cfg), AlertSnapshot{});
+  EventLog run;
+  const ProbeSpec spec = TestSpec("web", "old.example.test", "10.0.0.1", "old.example.test");
+  for (int i = 0; i < 2; ++i) run.Take(ev.OnResult(FailedResult(spec, kStartMs + i, Outcome::kRefused), kStartMs + i));
+  ASSERT_EQ(run.Count("handshake_failed", "firing"), 1);
+  PlanView empty;  // the new name has not answered yet: no address planned
+  run.Take(ev.OnConfig(Build(cfg), empty, kStartMs + 10));
+  EXPECT_EQ(run.Count("handshake_failed", "resolved"), 0);
+  cfg.origins[0].host = "new.example.test";
+  run.Take(ev.OnConfig(Build(cfg), empty, kStartMs + 20));
+  EXPECT_EQ(run.Count("handshake_failed", "resolved"), 1);
+}
+
 // SERVFAIL, then a timeout, then SERVFAIL again: one cause, one open alert.
 TEST(EvaluatorTest, DnsFailuresOfDifferentKindsKeepOneDnsErrorAlert) {
   const AgentConfig cfg = OneOrigin("api", "api.example.test");
