@@ -151,6 +151,7 @@ struct VariantAlertState {
   int64_t last_at_ms = 0;   // started_at_ms of the newest result evaluated
   Outcome last_outcome = Outcome::kInternal;
   int consecutive_failures = 0;
+  int64_t failing_since_ms = 0;  // started_at_ms of the first failure of the current run; 0 = not failing
   int consecutive_successes = 0;
   int64_t last_ok_ms = 0;  // 0 = never succeeded
   LeafFacts last_leaf;     // the last leaf served (failures with a chain count)

@@ -127,9 +127,19 @@ struct EpisodeRecord {
 // of a batch: the probe row (with its certificates, chain and variant state),
 // the alert states, the episode counters, the events with their outbox rows,
 // and the open alerts seen again. Either all of it is written or none.
+// The run counts of a variant as the evaluator keeps them (alert.h): the
+// store records these in variant_state instead of counting on its own, so the
+// `failing` view and the alert rules count the same failures.
+struct VariantCounts {
+  int64_t consecutive_failures = 0;
+  int64_t consecutive_successes = 0;
+  int64_t failing_since_ms = 0;
+};
+
 struct Commit {
   std::optional<ProbeResult> probe;  // nullopt: a DNS or configuration commit
   std::optional<FindingRecord> lead;  // the origin's lead finding, stored in variant_state
+  std::optional<VariantCounts> counts;  // with probe; nullopt: the store counts (no evaluator)
   std::vector<StateRecord> states;
   std::vector<EpisodeRecord> episodes;
   std::vector<EventRecord> events;

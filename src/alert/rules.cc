@@ -476,8 +476,10 @@ Evaluation EvaluateProbe(const VariantAlertState& prev, const ProbeResult& resul
   if (result.ok()) {
     s.consecutive_successes = std::min(s.consecutive_successes + 1, kCountCap);
     s.consecutive_failures = 0;
+    s.failing_since_ms = 0;
     s.last_ok_ms = now_ms;
   } else if (!SaysNothingOfOrigin(result)) {
+    if (s.consecutive_failures == 0 || s.failing_since_ms == 0) s.failing_since_ms = result.started_at_ms;
     s.consecutive_failures = std::min(s.consecutive_failures + 1, kCountCap);
     s.consecutive_successes = 0;
   }

@@ -75,6 +75,7 @@ std::string AlertStateToJson(const VariantAlertState& s) {
                   {"last_outcome", std::string(OutcomeCode(s.last_outcome))},
                   {"consecutive_failures", s.consecutive_failures},
                   {"consecutive_successes", s.consecutive_successes},
+                  {"failing_since_ms", s.failing_since_ms},
                   {"last_ok_ms", s.last_ok_ms},
                   {"last_leaf",
                    {{"sha256", s.last_leaf.sha256},
@@ -101,6 +102,7 @@ Result<VariantAlertState> AlertStateFromJson(std::string_view text) {
         s.last_outcome = OutcomeFromCode(outcome).value_or(Outcome::kInternal);
         Read(j, "consecutive_failures", s.consecutive_failures);
         Read(j, "consecutive_successes", s.consecutive_successes);
+        Read(j, "failing_since_ms", s.failing_since_ms);
         Read(j, "last_ok_ms", s.last_ok_ms);
         if (auto it = j.find("last_leaf"); it != j.end() && it->is_object()) {
           Read(*it, "sha256", s.last_leaf.sha256);

@@ -153,6 +153,7 @@ Commit Evaluator::OnResult(ProbeResult r, int64_t now_ms) {
       c.seen_keys.push_back(origin + "|" + rule_name + "|" + v.state.variant_key);
   }
   Persist(origin, vkey, v, c);
+  c.counts = VariantCounts{v.state.consecutive_failures, v.state.consecutive_successes, v.state.failing_since_ms};
 
   if (const CertInfo* leaf = latest.leaf()) {
     CertInfo& facts = cert_facts_[leaf->sha256_hex];

@@ -183,8 +183,9 @@ bool DurableEqual(const VariantAlertState& a, const VariantAlertState& b, int ca
   if (a.origin != b.origin || a.variant_key != b.variant_key || a.last_leaf.sha256 != b.last_leaf.sha256 ||
       a.baseline_version != b.baseline_version || a.baseline_cipher != b.baseline_cipher ||
       (a.last_outcome == Outcome::kOk) != (b.last_outcome == Outcome::kOk) ||
-      std::min(a.consecutive_failures, cap) != std::min(b.consecutive_failures, cap) ||
+      a.consecutive_failures != b.consecutive_failures ||  // the failing view shows it
       std::min(a.consecutive_successes, cap) != std::min(b.consecutive_successes, cap) ||
+      a.failing_since_ms != b.failing_since_ms ||
       (a.last_ok_ms == 0) != (b.last_ok_ms == 0)) {
     return false;
   }

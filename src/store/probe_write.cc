@@ -247,12 +247,13 @@ struct Written {
 Status Store::Impl::WriteItem(Item& item) {
   const Commit& c = item.commit;
   if (c.probe) {
-    if (Status s = WriteProbe(*c.probe, c.lead); !s.ok()) return s;
+    if (Status s = WriteProbe(*c.probe, c.lead, c.counts); !s.ok()) return s;
   }
   return WriteAlerts(c);
 }
 
-Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<FindingRecord>& lead) {
+Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<FindingRecord>& lead,
+                               const std::optional<VariantCounts>& counts) {
   const int64_t ts = r.started_at_ms;
   Written w;
   auto origin_id = OriginId(r.spec, ts);
@@ -351,6 +352,11 @@ Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<Finding
       if (a.consecutive_failures == 0 || a.failing_since_ms == 0) a.failing_since_ms = ts;
       a.consecutive_failures += 1;
       a.consecutive_successes = 0;
+    }
+    if (counts) {  // the evaluator's counts: one state machine counts failures
+      a.consecutive_failures = counts->consecutive_failures;
+      a.consecutive_successes = counts->consecutive_successes;
+      a.failing_since_ms = counts->failing_since_ms;
     }
     if (chain.chain_id != 0) {
       if (!a.leaf_sha256.empty() && a.leaf_sha256 != chain.leaf_sha256) {

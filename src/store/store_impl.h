@@ -146,7 +146,8 @@ struct Store::Impl {
   Result<ChainRef> Chain(const std::vector<CertInfo>& chain, int64_t ts);
   Result<std::optional<VariantState>> ReadState(int64_t variant_id);
   Status WriteState(const VariantState& s);
-  Status WriteProbe(const ProbeResult& r, const std::optional<FindingRecord>& lead);
+  Status WriteProbe(const ProbeResult& r, const std::optional<FindingRecord>& lead,
+                    const std::optional<VariantCounts>& counts);
   Status WriteAlerts(const Commit& c);
   Status WriteEvent(const EventRecord& e);
   Result<AlertSnapshot> ReadAlertSnapshot();

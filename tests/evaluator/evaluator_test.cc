@@ -284,6 +284,10 @@ TEST_F(EvaluatorDbTest, OneFindingInVariantStateFailingReportAndWebhook) {
       "SELECT vs.last_finding_code || '|' || vs.last_finding_summary FROM variant_state vs "
       "JOIN variants v ON v.id = vs.variant_id WHERE v.profile = 'rsa-proxy'");
   EXPECT_EQ(stored, lead.code + "|" + lead.summary);
+  // The failure counts variant_state shows are the evaluator's.
+  EXPECT_EQ(Scalar("SELECT vs.consecutive_failures || '/' || vs.failing_since FROM variant_state vs "
+                   "JOIN variants v ON v.id = vs.variant_id WHERE v.profile = 'rsa-proxy'"),
+            "1/" + std::to_string(now));
 
   auto failing = Report(db_, "failing", "", now);
   ASSERT_TRUE(failing.ok()) << failing.status().message();
