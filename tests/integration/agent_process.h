@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -104,6 +106,27 @@ inline bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return cond();
+}
+
+// What a one-shot command printed and how it exited.
+struct CliRun {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together, so messages are checked too
+};
+
+// Runs `binary args` through a shell and waits for it (one-shot commands that
+// end by themselves: probe, check-config).
+inline CliRun RunBinary(const std::string& binary, const std::string& args) {
+  const std::string cmd = binary + " " + args + " 2>&1";
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 }  // namespace originwatch::testing

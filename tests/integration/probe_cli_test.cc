@@ -9,29 +9,14 @@
 #include <string>
 
 #include "probe/engine_fixture.h"
+#include "integration/agent_process.h"
 #include "support/scenarios.h"
 
 namespace originwatch::testing {
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs the binary with a shell; stderr goes to stdout so messages are checked too.
-CliRun RunCli(const std::string& args) {
-  std::string cmd = std::string(OW_BINARY) + " " + args + " 2>&1";
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+// The real binary, one command line (stderr folded into out).
+CliRun RunCli(const std::string& args) { return RunBinary(OW_BINARY, args); }
 
 class ProbeCliTest : public EngineTest {
  protected:

@@ -17,6 +17,7 @@
 
 #include "dns/dns_servers.h"
 #include "probe/engine_fixture.h"
+#include "integration/agent_process.h"
 #include "support/tls_server.h"
 
 namespace originwatch::testing {
@@ -26,24 +27,8 @@ constexpr const char* kName = "shop.example.test";
 const std::vector<std::string> kAddresses = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
 constexpr const char* kBroken = "127.0.0.3";
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs the binary with a shell; stderr goes to stdout so messages are checked too.
-CliRun RunCli(const std::string& args) {
-  std::string cmd = std::string(OW_BINARY) + " " + args + " 2>&1";
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+// The real binary, one command line (stderr folded into out).
+CliRun RunCli(const std::string& args) { return RunBinary(OW_BINARY, args); }
 
 // The first line of `text` that starts with `prefix`, or "".
 std::string LineStartingWith(const std::string& text, const std::string& prefix) {
