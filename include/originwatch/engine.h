@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "originwatch/known_certs.h"
 #include "originwatch/probe.h"
 #include "originwatch/status.h"
 
@@ -29,7 +30,21 @@ struct EngineOptions {
   // ends with Outcome::kTooLarge.
   size_t max_handshake_bytes = 256 * 1024;
   bool request_ocsp = true;
+  // Fingerprints the store holds: results carry the DER of the others only.
+  // Null: every certificate's DER is copied.
+  std::shared_ptr<const KnownCertificates> known_certs;
+  // Verdicts and facts of chains seen before are reused (see
+  // docs/architecture.md, "The chain cache").
+  bool cache_chains = true;
+  // What the CA bundle held when these options were made (CaBundleDigest):
+  // the same path with other contents is another trust store, so the agent
+  // rebuilds its engines (and their chain caches) when this changes.
+  uint64_t ca_digest = 0;
 };
+
+// A digest of the CA bundle's contents (ca_file "" = the system bundle); 0 if
+// it cannot be read. For change detection, not for security.
+uint64_t CaBundleDigest(const std::string& ca_file);
 
 struct EngineStats {
   uint64_t started = 0;

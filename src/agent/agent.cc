@@ -15,7 +15,9 @@
 #include "originwatch/resolver.h"
 #include "originwatch/clock.h"
 #include "originwatch/config.h"
+#include "originwatch/engine.h"
 #include "originwatch/evaluator.h"
+#include "originwatch/known_certs.h"
 #include "originwatch/log.h"
 #include "originwatch/plan.h"
 #include "originwatch/preflight.h"
@@ -115,6 +117,9 @@ int RunAgent(const AgentArgs& args) {
   }
   std::shared_ptr<const EvaluatorConfig> eval_cfg = eval_cfg_or.value();
 
+  // Fingerprints of the certificates the store holds, shared with the
+  // engines so that a chain served again costs no DER copy.
+  auto known_certs = std::make_shared<KnownCertificates>();
   Store::Options sopts;
   sopts.path = cfg.database;
   // Events committed with a batch are delivered at once, not at the sender's
@@ -178,8 +183,19 @@ int RunAgent(const AgentArgs& args) {
     names.WaitAnswers(int64_t{resolver_options.timeout_ms} * (1 << resolver_options.tries) + 500);
   }
   std::vector<DnsObservation> first_answers = names.Drain(UnixNowMs());
+  // The trust store's contents and the certificates the store holds travel
+  // with every plan (EngineOptions): a CA bundle changed in place rebuilds
+  // the engines, and with them their chain caches.
+  uint64_t ca_digest = CaBundleDigest(cfg.ca_file);
+  auto with_engine_context = [&](std::vector<ShardPlan>* ps) {
+    for (ShardPlan& p : *ps) {
+      p.engine_options.ca_digest = ca_digest;
+      p.engine_options.known_certs = known_certs;
+    }
+  };
   PlanView view;
   std::vector<ShardPlan> plans = names.BuildPlans(cfg, shards, &view);
+  with_engine_context(&plans);
   stage.SubmitConfig(eval_cfg, view);  // closes what the configuration dropped
   SendDns(stage, std::move(first_answers));
   std::string fingerprint = names.Fingerprint();
@@ -208,6 +224,7 @@ int RunAgent(const AgentArgs& args) {
   auto apply_plan = [&](const AgentConfig& c, std::shared_ptr<const EvaluatorConfig>* submit_cfg) {
     PlanView v;
     std::vector<ShardPlan> fresh = names.BuildPlans(c, shards, &v);
+    with_engine_context(&fresh);
     if (submit_cfg != nullptr) stage.SubmitConfig(*submit_cfg, v);
     for (int i = 0; i < shards; ++i) engines[static_cast<size_t>(i)]->Update(std::move(fresh[static_cast<size_t>(i)]));
   };
@@ -287,6 +304,7 @@ int RunAgent(const AgentArgs& args) {
         resolver_options = fresh_resolver;
       }
       eval_cfg = fresh_eval.value();
+      ca_digest = CaBundleDigest(fresh.ca_file);
       names.set_options(BookOptions(fresh));
       names.Request(fresh);  // answers arrive in the inbox; the loop drains them
       apply_plan(fresh, &eval_cfg);

@@ -12,7 +12,8 @@ namespace originwatch::agent_internal {
 namespace {
 
 bool SameEngineOptions(const EngineOptions& a, const EngineOptions& b) {
-  if (a.ca_file != b.ca_file || a.profiles.size() != b.profiles.size()) return false;
+  if (a.ca_file != b.ca_file || a.ca_digest != b.ca_digest || a.profiles.size() != b.profiles.size())
+    return false;
   for (size_t i = 0; i < a.profiles.size(); ++i) {
     const ClientProfile& x = a.profiles[i];
     const ClientProfile& y = b.profiles[i];

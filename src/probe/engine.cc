@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "core/ring.h"
@@ -385,9 +386,27 @@ tls::ContextOptions ContextOptionsOf(const EngineOptions& options) {
   copts.profiles = options.profiles;
   copts.ca_file = options.ca_file;
   copts.request_ocsp = options.request_ocsp;
+  copts.known_certs = options.known_certs;
+  copts.cache_chains = options.cache_chains;
   return copts;
 }
 }  // namespace
+
+uint64_t CaBundleDigest(const std::string& ca_file) {
+  FILE* f = std::fopen(ca_file.empty() ? tls::DefaultCaFile() : ca_file.c_str(), "rb");
+  if (f == nullptr) return 0;
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a 64
+  unsigned char buf[16384];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+    for (size_t i = 0; i < n; ++i) {
+      h ^= buf[i];
+      h *= 1099511628211ULL;
+    }
+  }
+  std::fclose(f);
+  return h == 0 ? 1 : h;
+}
 
 Status Engine::CheckOptions(const EngineOptions& options) {
   auto contexts = tls::ClientContexts::Create(ContextOptionsOf(options));

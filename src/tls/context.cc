@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tls/chain_cache.h"
+#include "tls/handshake.h"
+
 namespace originwatch::tls {
 
 const char* DefaultCaFile() { return "/etc/ssl/certs/ca-certificates.crt"; }
@@ -20,7 +23,8 @@ int ParseTlsVersion(const std::string& s) {
 
 namespace {
 
-Status BuildOne(const ClientProfile& p, X509_STORE* store, bool ocsp, SslCtxPtr* out) {
+Status BuildOne(const ClientProfile& p, X509_STORE* store, bool ocsp, ContextShared* shared,
+                SslCtxPtr* out) {
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx) return Status::Internal("SSL_CTX_new: " + DrainErrors());
@@ -71,14 +75,28 @@ Status BuildOne(const ClientProfile& p, X509_STORE* store, bool ocsp, SslCtxPtr*
   // an oversized chain fails with "excessive message size".
   SSL_CTX_set_max_cert_list(ctx.get(), 100 * 1024);
   (void)ocsp;
+  SSL_CTX_set_app_data(ctx.get(), shared);
+  // Verification goes through the chain cache: a chain verified before
+  // against this store replays its verdict (handshake.cc).
+  if (shared->cache != nullptr) SSL_CTX_set_cert_verify_callback(ctx.get(), CertVerifyTrampoline, shared);
   *out = std::move(ctx);
   return Status::Ok();
 }
 
 }  // namespace
 
+ClientContexts::ClientContexts() = default;
+ClientContexts::~ClientContexts() {
+  // The SSL_CTXs point at shared_ and the cache: they go first.
+  contexts_.clear();
+}
+
 Result<std::unique_ptr<ClientContexts>> ClientContexts::Create(const ContextOptions& options) {
   auto out = std::make_unique<ClientContexts>();
+  if (options.cache_chains) out->cache_ = std::make_unique<ChainCache>();
+  out->known_ = options.known_certs;
+  out->shared_.cache = out->cache_.get();
+  out->shared_.known = out->known_.get();
   out->profiles_ = options.profiles.empty() ? BuiltinProfiles() : options.profiles;
   out->request_ocsp_ = options.request_ocsp;
 
@@ -102,7 +120,7 @@ Result<std::unique_ptr<ClientContexts>> ClientContexts::Create(const ContextOpti
 
   for (const ClientProfile& p : out->profiles_) {
     SslCtxPtr ctx;
-    Status s = BuildOne(p, store.get(), options.request_ocsp, &ctx);
+    Status s = BuildOne(p, store.get(), options.request_ocsp, &out->shared_, &ctx);
     if (!s.ok()) return s;
     out->contexts_[p.name] = std::move(ctx);
   }

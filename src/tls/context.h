@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "originwatch/known_certs.h"
 #include "originwatch/probe.h"
 #include "originwatch/status.h"
 #include "tls/ossl.h"
@@ -22,6 +23,20 @@ struct ContextOptions {
   std::vector<ClientProfile> profiles;  // empty = BuiltinProfiles()
   std::string ca_file;                  // "" = the system bundle
   bool request_ocsp = true;
+  // Certificates the store already holds: their DER is not copied into
+  // results (see known_certs.h). May be null (every DER is copied).
+  std::shared_ptr<const KnownCertificates> known_certs;
+  // Remember verdicts and facts of chains seen before (chain_cache.h).
+  bool cache_chains = true;
+};
+
+class ChainCache;
+
+// What every handshake of one ClientContexts shares, reachable from its
+// SSL_CTX (SSL_CTX_get_app_data): the chain cache and the known certificates.
+struct ContextShared {
+  ChainCache* cache = nullptr;                  // null: no caching
+  const KnownCertificates* known = nullptr;     // null: copy every DER
 };
 
 class ClientContexts {
@@ -35,8 +50,16 @@ class ClientContexts {
   const std::string& ca_description() const { return ca_description_; }
   bool request_ocsp() const { return request_ocsp_; }
   const std::vector<ClientProfile>& profiles() const { return profiles_; }
+  // The cache every context of this set shares (null when cache_chains is off).
+  const ChainCache* chain_cache() const { return cache_.get(); }
+
+  ClientContexts();
+  ~ClientContexts();
 
  private:
+  std::unique_ptr<ChainCache> cache_;
+  std::shared_ptr<const KnownCertificates> known_;
+  ContextShared shared_;
   std::map<std::string, SslCtxPtr> contexts_;
   std::vector<ClientProfile> profiles_;
   std::string ca_description_;

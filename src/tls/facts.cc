@@ -37,12 +37,6 @@ std::string CommonName(const X509_NAME* name) {
   return out;
 }
 
-int64_t ToUnix(const ASN1_TIME* t) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-  return static_cast<int64_t>(timegm(&tm));
-}
-
 std::string Hex(const unsigned char* p, size_t n) {
   static const char* kDigits = "0123456789abcdef";
   std::string out;
@@ -55,6 +49,12 @@ std::string Hex(const unsigned char* p, size_t n) {
 }
 
 }  // namespace
+
+int64_t ToUnix(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
 
 CertInfo ExtractCert(X509* x) {
   CertInfo c;

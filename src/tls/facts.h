@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <cstdint>
 #include <string>
 
 #include "originwatch/probe.h"
@@ -12,6 +13,9 @@
 namespace originwatch::tls {
 
 CertInfo ExtractCert(X509* cert);
+
+// An ASN1_TIME as unix seconds (0 if absent or unreadable).
+int64_t ToUnix(const ASN1_TIME* t);
 
 // The name check browsers apply, for X509_check_host / X509_check_ip_asc and
 // anywhere a hostname is set on verify params (X509_VERIFY_PARAM_set_hostflags):

@@ -5,10 +5,12 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <string>
 #include <vector>
 
 #include "originwatch/status.h"
+#include "tls/context.h"
 #include "tls/facts.h"
 
 namespace originwatch::tls {
@@ -76,6 +78,54 @@ bool IsCipherReason(int reason) {
 }
 
 }  // namespace
+
+int CertVerifyTrampoline(X509_STORE_CTX* sctx, void* arg) {
+  auto* shared = static_cast<ContextShared*>(arg);
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  Handshake* hs = ssl != nullptr ? FromSsl(ssl) : nullptr;
+  if (hs == nullptr || shared == nullptr || shared->cache == nullptr) return X509_verify_cert(sctx);
+  return hs->VerifyChain(sctx, shared->cache);
+}
+
+int Handshake::VerifyChain(X509_STORE_CTX* sctx, ChainCache* cache) {
+  // The key: the served certificates' digests in order (OpenSSL passes the
+  // whole served list, leaf first, as the untrusted set).
+  STACK_OF(X509)* served = X509_STORE_CTX_get0_untrusted(sctx);
+  digests_.clear();
+  std::string key;
+  int n = served != nullptr ? sk_X509_num(served) : 0;
+  key.reserve(static_cast<size_t>(n) * 32);
+  for (int i = 0; i < n; ++i) {
+    X509* x = sk_X509_value(served, i);
+    Digest d;
+    if (!CertDigest(x, &d)) {
+      digests_.clear();
+      return X509_verify_cert(sctx);  // cannot be keyed: verify, uncached
+    }
+    digests_.emplace_back(x, d);
+    key.append(reinterpret_cast<const char*>(d.data()), d.size());
+  }
+  if (n == 0 || X509_STORE_CTX_get0_cert(sctx) != sk_X509_value(served, 0))
+    return X509_verify_cert(sctx);
+  int64_t now = static_cast<int64_t>(::time(nullptr));
+  if (const Verdict* v = cache->FindVerdict(key, now)) {
+    if (v->first_code != 0) OnVerifyError(v->first_code, v->first_depth);
+    X509_STORE_CTX_set_error(sctx, v->final_code);
+    return v->rc;
+  }
+  int rc = X509_verify_cert(sctx);
+  Verdict v;
+  v.rc = rc;
+  v.first_code = verify_code_;
+  v.first_depth = verify_depth_;
+  v.final_code = X509_STORE_CTX_get_error(sctx);
+  // The built chain holds the trust anchor from the store: its validity
+  // counts as much as the served certificates'.
+  v.expires_at = std::min({now + ChainCache::kVerdictMaxAgeS, NextValidityChange(served, now),
+                           NextValidityChange(X509_STORE_CTX_get0_chain(sctx), now)});
+  cache->PutVerdict(std::move(key), v);
+  return rc;
+}
 
 Handshake::Handshake(SSL_CTX* ctx, const ProbeSpec& spec, bool request_ocsp) {
   ERR_clear_error();
@@ -202,6 +252,34 @@ void Handshake::Classify(int ssl_error) {
   error_text_ = std::move(text);
 }
 
+void Handshake::FillChain(STACK_OF(X509)* chain, ProbeResult* r) const {
+  const auto* shared = static_cast<const ContextShared*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_.get())));
+  ChainCache* cache = shared != nullptr ? shared->cache : nullptr;
+  const KnownCertificates* known = shared != nullptr ? shared->known : nullptr;
+  int n = sk_X509_num(chain);
+  r->chain.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    X509* x = sk_X509_value(chain, i);
+    Digest d;
+    bool have = false;
+    for (const auto& [cert, digest] : digests_) {
+      if (cert == x) {
+        d = digest;
+        have = true;
+        break;
+      }
+    }
+    if (cache == nullptr || (!have && !CertDigest(x, &d))) {
+      r->chain.push_back(ExtractCert(x));
+      continue;
+    }
+    const ChainCache::Facts& f = cache->FactsOf(x, d);
+    r->chain.push_back(f.info);
+    // The store needs the DER only of a certificate it has never seen.
+    if (known == nullptr || !known->Contains(f.info.sha256_hex)) r->chain.back().der = f.der;
+  }
+}
+
 void Handshake::Fill(ProbeResult* r) const {
   r->alert = alert_read_;
   r->alert_sent = alert_sent_;
@@ -209,9 +287,7 @@ void Handshake::Fill(ProbeResult* r) const {
   // The chain as served, leaf first (client side: includes the leaf).
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
   r->chain.clear();
-  if (chain != nullptr) {
-    for (int i = 0; i < sk_X509_num(chain); ++i) r->chain.push_back(ExtractCert(sk_X509_value(chain, i)));
-  }
+  if (chain != nullptr) FillChain(chain, r);
   if (state_ == State::kFailed) {
     r->outcome = fail_outcome_;
     r->error_text = error_text_;

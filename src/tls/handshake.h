@@ -14,8 +14,11 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "originwatch/probe.h"
+#include "tls/chain_cache.h"
 #include "tls/ossl.h"
 
 namespace originwatch::tls {
@@ -51,9 +54,12 @@ class Handshake {
   // For the verify and info callbacks (C linkage trampolines).
   void OnVerifyError(int code, int depth);
   void OnAlert(bool read, int level, int desc);
+  // Verifies the served chain, or replays the cached verdict on it.
+  int VerifyChain(X509_STORE_CTX* sctx, ChainCache* cache);
 
  private:
   void Classify(int ssl_error);
+  void FillChain(STACK_OF(X509)* chain, ProbeResult* r) const;
 
   SslPtr ssl_;
   BIO* rbio_ = nullptr;  // owned by ssl_
@@ -68,6 +74,11 @@ class Handshake {
   int alert_sent_ = -1;
   Outcome fail_outcome_ = Outcome::kTlsError;
   std::string error_text_;
+  // Digests of the served chain computed while verifying, reused by Fill.
+  std::vector<std::pair<const X509*, Digest>> digests_;
 };
+
+// SSL_CTX_set_cert_verify_callback target; arg is the context's ContextShared.
+int CertVerifyTrampoline(X509_STORE_CTX* sctx, void* arg);
 
 }  // namespace originwatch::tls
