@@ -5,6 +5,8 @@
 #include <grp.h>
 #include <sys/stat.h>
 
+#include <openssl/x509_vfy.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -225,6 +227,28 @@ TEST_F(AgentTest, ReloadWithACaFileOpenSslCannotLoadIsRejectedAndProbingGoesOn) 
   ASSERT_TRUE(WaitFor([&] { return Count("SELECT count(*) FROM probes WHERE outcome = 0") >= n + 2; },
                       milliseconds(10000)))
       << agent_.Log();
+  agent_.Signal(SIGTERM);
+  EXPECT_EQ(agent_.Wait(milliseconds(15000)), 0);
+}
+
+TEST_F(AgentTest, CaBundleReplacedInPlaceIsTrustedAnewOnSighup) {
+  // The same path with other contents is another trust store: the chain the
+  // old bundle verified (and the engines cached) must be verified again.
+  WriteConfig(Agent() + Origin("healthy"));
+  ASSERT_TRUE(StartAgent());
+  const std::string verified = "SELECT count(*) FROM probes WHERE outcome = 0 AND verify_code = 0";
+  ASSERT_TRUE(WaitFor([&] { return Count(verified) >= 4; }, milliseconds(10000))) << agent_.Log();
+  Pki other = Pki::Create("another");
+  ASSERT_TRUE(other.WriteRootPem(ca_file_));
+  agent_.Signal(SIGHUP);
+  const std::string untrusted = "SELECT count(*) FROM probes WHERE outcome = 0 AND verify_code = " +
+                                std::to_string(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+  ASSERT_TRUE(WaitFor([&] { return Count(untrusted) >= 2; }, milliseconds(10000))) << agent_.Log();
+  // And from then on, nothing verifies against the old root.
+  std::this_thread::sleep_for(milliseconds(2500));
+  int64_t ok_before = Count(verified);
+  std::this_thread::sleep_for(milliseconds(2500));
+  EXPECT_EQ(Count(verified), ok_before);
   agent_.Signal(SIGTERM);
   EXPECT_EQ(agent_.Wait(milliseconds(15000)), 0);
 }
