@@ -337,7 +337,7 @@ def cmd_report(a):
     if a.smoke:
         bad = [r["tool"] for r in rows if r["ok"] <= 0]
         if bad or len(rows) < a.expect_rows:
-            print("compare: smoke FAILED: no successful handshakes from %s (%d of %d tools reported)"
+            print("compare: smoke FAILED: no successful handshakes from %s (%d of %d rows reported)"
                   % (", ".join(bad) or "-", len(rows), a.expect_rows), file=sys.stderr)
             return 1
         print("compare: smoke ok: every tool completed handshakes")
