@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git python3 openssl ca-certificates
   liburing-dev libssl-dev libtomlplusplus-dev libsqlite3-dev sqlite3 libc-ares-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-  libcli11-dev dnsmasq-base
+  libcli11-dev dnsmasq-base nginx-light prometheus-blackbox-exporter
 )
 
 missing=()
@@ -28,4 +28,22 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# bench/compare starts its own nginx and blackbox_exporter on loopback. On a
+# host running systemd the packages start their system services (nginx on
+# port 80, the exporter on 9115); stop and disable the ones installed just now
+# so a benchmark or test host does not keep them running. Without systemd
+# (containers, CI) nothing was started.
+if [ -d /run/systemd/system ]; then
+  for p in "${missing[@]}"; do
+    case "$p" in
+      nginx-light) unit=nginx ;;
+      prometheus-blackbox-exporter) unit=prometheus-blackbox-exporter ;;
+      *) continue ;;
+    esac
+    if systemctl is-active --quiet "$unit"; then
+      $SUDO systemctl disable --now --quiet "$unit"
+      echo "install-deps: stopped and disabled the $unit service (bench/compare runs its own)"
+    fi
+  done
+fi
 echo "install-deps: done"
