@@ -103,6 +103,7 @@ struct ProbeSpec {
   int connect_timeout_ms = 5000;
   int timeout_ms = 10000;      // whole probe: connect + handshake
   uint64_t id = 0;             // caller's tag, returned unchanged
+  int64_t due_ms = 0;          // when the scheduler meant it to start (unix ms); 0 = unscheduled
 };
 
 // One probe's facts. On failure the chain is empty unless the handshake got far

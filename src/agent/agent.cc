@@ -27,6 +27,7 @@
 namespace originwatch {
 namespace {
 
+using agent_internal::DriftSummary;
 using agent_internal::EngineShard;
 using agent_internal::NameWatch;
 using agent_internal::ResolverOptionsOf;
@@ -341,7 +342,9 @@ int RunAgent(const AgentArgs& args) {
     if (now >= next_stats) {
       next_stats = now + 60000;
       uint64_t started_n = 0, skipped = 0, deferred = 0, completed = 0, dropped = 0;
+      DriftSummary drift;
       for (const auto& e : engines) {
+        drift.Merge(e->drift());
         Scheduler::Stats st = e->scheduler_stats();
         started_n += st.started;
         skipped += st.skipped_in_flight;
@@ -356,7 +359,8 @@ int RunAgent(const AgentArgs& args) {
           "stats: started " + std::to_string(started_n) + ", completed " + std::to_string(completed) +
               ", skipped (still running) " + std::to_string(skipped) + ", held by caps " +
               std::to_string(deferred) + ", stored " + std::to_string(ss.committed) +
-              ", dropped (queue full) " + std::to_string(ss.dropped_queue_full + dropped + es.dropped_by_sink));
+              ", dropped (queue full) " + std::to_string(ss.dropped_queue_full + dropped + es.dropped_by_sink) +
+              "; start drift " + drift.ToString());
       const Resolver::Stats rs = names.resolver_stats();
       Log(LogLevel::kInfo, "",
           "dns: " + std::to_string(rs.requests) + " requests, " + std::to_string(rs.lookups_sent) +
@@ -367,6 +371,8 @@ int RunAgent(const AgentArgs& args) {
 
   for (auto& e : engines) e->RequestStop();
   for (auto& e : engines) e->Join();
+  DriftSummary drift;
+  for (const auto& e : engines) drift.Merge(e->drift());
   stage.Stop();  // drains: every result is evaluated and handed to the store
   store->Flush();
   sender_slot->store(nullptr);
@@ -378,7 +384,8 @@ int RunAgent(const AgentArgs& args) {
                                std::to_string(ws.failed) + " failed, " + std::to_string(ws.retried) +
                                " retried this run");
   Log(LogLevel::kInfo, "", "stopped: " + std::to_string(ss.committed) + " probe results stored, " +
-                               std::to_string(ss.dropped_queue_full) + " dropped");
+                               std::to_string(ss.dropped_queue_full) + " dropped; start drift " +
+                               drift.ToString());
   return 0;
 }
 

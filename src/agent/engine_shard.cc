@@ -27,6 +27,47 @@ bool SameEngineOptions(const EngineOptions& a, const EngineOptions& b) {
 
 }  // namespace
 
+void DriftHistogram::Add(int64_t drift_ms) {
+  if (drift_ms < 0) drift_ms = 0;  // started early (clock steps): on time
+  size_t i = 0;
+  while (i < std::size(kBoundsMs) && drift_ms > kBoundsMs[i]) ++i;
+  counts[i].fetch_add(1, std::memory_order_relaxed);
+  int64_t m = max_ms.load(std::memory_order_relaxed);
+  while (drift_ms > m && !max_ms.compare_exchange_weak(m, drift_ms, std::memory_order_relaxed)) {
+  }
+}
+
+void DriftSummary::Merge(const DriftHistogram& h) {
+  for (size_t i = 0; i < DriftHistogram::kBuckets; ++i) {
+    uint64_t n = h.counts[i].load(std::memory_order_relaxed);
+    counts[i] += n;
+    total += n;
+  }
+  max_ms = std::max(max_ms, h.max_ms.load(std::memory_order_relaxed));
+}
+
+int64_t DriftSummary::QuantileBoundMs(double q) const {
+  if (total == 0) return -1;
+  auto rank = static_cast<uint64_t>(q * static_cast<double>(total));
+  if (rank >= total) rank = total - 1;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < DriftHistogram::kBuckets; ++i) {
+    seen += counts[i];
+    if (seen > rank) return i < std::size(DriftHistogram::kBoundsMs) ? DriftHistogram::kBoundsMs[i] : -1;
+  }
+  return -1;
+}
+
+std::string DriftSummary::ToString() const {
+  auto bound = [&](double q) {
+    int64_t b = QuantileBoundMs(q);
+    return b < 0 ? std::string("> 10000 ms") : "<= " + std::to_string(b) + " ms";
+  };
+  if (total == 0) return "no starts";
+  return "p50 " + bound(0.5) + ", p99 " + bound(0.99) + ", max " + std::to_string(max_ms) + " ms (" +
+         std::to_string(total) + " starts)";
+}
+
 Status EngineShard::Start(ShardPlan plan) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -102,6 +143,7 @@ void EngineShard::Loop() {
     std::vector<ProbeSpec> due_now = scheduler_->TakeDue(now);
     const bool started_any = !due_now.empty();
     for (ProbeSpec& spec : due_now) {
+      if (spec.due_ms > 0) drift_.Add(UnixNowMs() - spec.due_ms);
       engine_->Submit(std::move(spec), [this](ProbeResult&& r) { Finished(std::move(r)); });
     }
     int wait = 250;

@@ -5,9 +5,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,6 +27,30 @@ struct ShardPlan {
   std::vector<ScheduledProbe> probes;
   EngineOptions engine_options;
   Scheduler::Options scheduler_options;
+};
+
+// How late probes start: actual start minus the scheduler's due time, in
+// buckets (upper bounds in ms; the last one is unbounded). Written by the
+// engine thread, read by any.
+struct DriftHistogram {
+  static constexpr int64_t kBoundsMs[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+  static constexpr size_t kBuckets = std::size(kBoundsMs) + 1;
+  std::atomic<uint64_t> counts[kBuckets] = {};
+  std::atomic<int64_t> max_ms{0};
+
+  void Add(int64_t drift_ms);
+};
+
+// A merged snapshot of shards' histograms.
+struct DriftSummary {
+  uint64_t counts[DriftHistogram::kBuckets] = {};
+  uint64_t total = 0;
+  int64_t max_ms = 0;
+  void Merge(const DriftHistogram& h);
+  // The upper bound of the bucket holding quantile q (0..1); -1 if empty or
+  // beyond the last bound.
+  int64_t QuantileBoundMs(double q) const;
+  std::string ToString() const;  // "p50 <= 1 ms, p99 <= 5 ms, max 37 ms (12000 starts)"
 };
 
 class EngineShard {
@@ -44,6 +71,7 @@ class EngineShard {
   Scheduler::Stats scheduler_stats() const;
   uint64_t dropped() const { return dropped_.load(); }
   uint64_t completed() const { return completed_.load(); }
+  const DriftHistogram& drift() const { return drift_; }
 
  private:
   void Loop();
@@ -56,6 +84,7 @@ class EngineShard {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> completed_{0};
+  DriftHistogram drift_;
   mutable std::mutex mu_;
   std::condition_variable started_cv_;
   bool started_ = false;

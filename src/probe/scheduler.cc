@@ -326,8 +326,10 @@ std::vector<ProbeSpec> Scheduler::TakeDue(int64_t now_ms) {
     ++a.in_flight;
     ++s.in_flight;
     ++s.started;
+    const int64_t due = e->due;
     s.PushHeap(*e, NextSlotAfter(e->due, e->interval, now_ms));
     out.push_back(e->spec);
+    out.back().due_ms = due;
   }
 
   // 3. What stayed in ready is held by the global cap. Only the entries queued
