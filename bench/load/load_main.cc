@@ -341,6 +341,8 @@ int RunMemoryMode(int in_flight, int pending, int delay_ms, const std::string& k
               in_flight, key.c_str(), relays, delay_ms, 2 * delay_ms, engine->ring_mode().c_str());
   std::printf("  %d ok, peak in flight %zu, submit %.0f ms, wall %.1f s, engine CPU %.1f us per handshake\n",
               ok, peak, submit_ms, wall / 1000, cpu * 1000 / std::max(1, in_flight));
+  std::printf("  receives issued again for want of a free receive buffer: %llu\n",
+              static_cast<unsigned long long>(engine->stats().recv_buffer_waits));
   // Freed memory stays in the heap, so the peak RSS is divided by the peak
   // number in flight (all of them, started together), not by those left then.
   std::printf("  RSS growth at peak %.1f MiB (%zu still in flight then): %.1f KiB per in-flight handshake\n",
