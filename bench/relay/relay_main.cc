@@ -148,9 +148,12 @@ class Relay {
       }
       for (int i = 0; i < n; ++i) {
         auto* e = static_cast<Endpoint*>(events[i].data.ptr);
-        if (e->kind == Endpoint::kSignal) stop_ = true;
-        else if (e->kind == Endpoint::kListener) Accept(e);
-        else OnSide(e->pair, e->side, events[i].events);
+        if (e->kind == Endpoint::kSignal)
+          stop_ = true;
+        else if (e->kind == Endpoint::kListener)
+          Accept(e);
+        else
+          OnSide(e->pair, e->side, events[i].events);
       }
       if (accept_paused_ && NowMs() >= accept_resume_ms_) ResumeAccept();
       RunTimers();
@@ -406,8 +409,10 @@ int main(int argc, char** argv) {
       Usage(stderr);
       return 2;
     }
-    if (a == "--map") map = argv[++i];
-    else if (a == "--delay-ms") delay = std::strtol(argv[++i], nullptr, 10);
+    if (a == "--map")
+      map = argv[++i];
+    else if (a == "--delay-ms")
+      delay = std::strtol(argv[++i], nullptr, 10);
     else {
       Usage(stderr);
       return 2;
@@ -442,7 +447,8 @@ int main(int argc, char** argv) {
     if (!(words >> from)) continue;
     sockaddr_in l{}, t{};
     if (!(words >> to) || (words >> extra) || !ParseAddr(from, &l) || !ParseAddr(to, &t)) {
-      std::fprintf(stderr, "originwatch-delay-relay: %s:%d: expected LISTEN_IP:PORT TARGET_IP:PORT\n",
+      std::fprintf(stderr,
+                   "originwatch-delay-relay: %s:%d: expected LISTEN_IP:PORT TARGET_IP:PORT\n",
                    map.c_str(), lineno);
       return 2;
     }

@@ -77,7 +77,8 @@ class RelayProcess {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     const std::string delay = std::to_string(kRelayDelayMs);
-    const char* args[] = {OW_RELAY_BINARY, "--map", map.c_str(), "--delay-ms", delay.c_str(), nullptr};
+    const char* args[] = {OW_RELAY_BINARY, "--map",       map.c_str(),
+                          "--delay-ms",    delay.c_str(), nullptr};
     pid_t pid = -1;
     int rc = posix_spawn(&pid, OW_RELAY_BINARY, &fa, nullptr, const_cast<char**>(args), environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -89,7 +90,8 @@ class RelayProcess {
     std::unique_ptr<RelayProcess> p(new RelayProcess(pid, fds[0]));
     pollfd pfd{fds[0], POLLIN, 0};
     char buf[8] = {};
-    if (::poll(&pfd, 1, 10000) != 1 || ::read(fds[0], buf, 5) != 5 || std::strncmp(buf, "ready", 5) != 0) {
+    if (::poll(&pfd, 1, 10000) != 1 || ::read(fds[0], buf, 5) != 5 ||
+        std::strncmp(buf, "ready", 5) != 0) {
       return nullptr;  // the destructor stops it
     }
     return p;
@@ -195,7 +197,8 @@ class InflightTest : public ::testing::Test {
 
   // `relays` relays with `listeners` listen ports each, spread over the
   // servers; returns the listen ports (empty on failure).
-  std::vector<uint16_t> StartRelays(int relays, int listeners, const std::vector<uint16_t>& servers) {
+  std::vector<uint16_t> StartRelays(int relays, int listeners,
+                                    const std::vector<uint16_t>& servers) {
     std::vector<uint16_t> ports;
     for (int r = 0; r < relays; ++r) {
       const std::string map = (dir_ / ("relay" + std::to_string(r) + ".map")).string();
@@ -204,7 +207,8 @@ class InflightTest : public ::testing::Test {
       for (int l = 0; l < listeners; ++l) {
         uint16_t port = FreePort();
         ports.push_back(port);
-        m << "127.0.0.1:" << port << " 127.0.0.1:" << servers[(r * listeners + l) % servers.size()] << "\n";
+        m << "127.0.0.1:" << port << " 127.0.0.1:" << servers[(r * listeners + l) % servers.size()]
+          << "\n";
       }
       m.close();
       relays_.push_back(RelayProcess::Start(map));
@@ -254,8 +258,10 @@ TEST_F(InflightTest, TenThousandHandshakesInFlightOnOneEngineThroughDelayRelays)
   for (int i = 0; i < kProbes; ++i) {
     engine->Submit(Spec(ports[static_cast<size_t>(i) % ports.size()]), [&](ProbeResult&& r) {
       ++done;
-      if (r.ok()) ++ok;
-      else if (failures.size() < 5) failures.push_back(std::string(OutcomeCode(r.outcome)) + ": " + r.error_text);
+      if (r.ok())
+        ++ok;
+      else if (failures.size() < 5)
+        failures.push_back(std::string(OutcomeCode(r.outcome)) + ": " + r.error_text);
     });
   }
   // Nothing can have completed yet: every answer is a second away.
@@ -301,7 +307,8 @@ TEST_F(InflightTest, BurstLargerThanTheReceiveBufferPoolCostsRetriesNotHandshake
   const int64_t start = NowMs();
   while (done < kProbes && NowMs() - start < 60000) engine->Poll(100);
   EXPECT_EQ(ok, kProbes);
-  EXPECT_GT(engine->stats().recv_buffer_waits, 0u) << "the pool was never short: the test proved nothing";
+  EXPECT_GT(engine->stats().recv_buffer_waits, 0u)
+      << "the pool was never short: the test proved nothing";
   engine.reset();
   EXPECT_EQ(CountOpenFds(), fds_before);
 }
