@@ -257,6 +257,10 @@ int Ring::Run(int timeout_ms) {
     OW_CHECK(frc >= 0 || frc == -EINTR || frc == -EAGAIN || frc == -EBUSY);
   }
   reaped_ += count;
+  // A submission the kernel refused while completions waited (-EBUSY on
+  // kernels that will not post past an overflow, -EAGAIN when short of
+  // memory): the CQ is drained now, so submit again before the handlers run.
+  if ((rc == -EBUSY || rc == -EAGAIN) && io_uring_sq_ready(&ring_) > 0) Submit();
   // Handlers run after the CQ is advanced: they may queue SQEs and even call
   // GetSqe()->Run(0) without seeing these CQEs twice. Copy first: a nested
   // Run(0) from GetSqe reuses batch_ (and passes its own, later, time).
