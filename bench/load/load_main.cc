@@ -6,12 +6,28 @@
 // in-flight handshake.
 //
 //   originwatch-load [--handshakes 5000] [--concurrency 1000] [--key ec|rsa]
+//
+// Memory mode: N handshakes started in one tick, all in flight together
+// because every byte crosses delay relays (originwatch-delay-relay, RTT =
+// 2 x D), against TLS servers in a child process, so that the RSS of this
+// process is the engine's alone. Prints the RSS per in-flight handshake at
+// its peak, then the RSS per connect still pending (a listener with backlog 0
+// that never accepts: its SYNs are dropped and the connects wait).
+//
+//   originwatch-load --relay-delay-ms 500 --in-flight 10000 [--pending 5000]
+//                    [--relay-binary PATH]
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,6 +37,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "originwatch/engine.h"
 #include "support/pki.h"
@@ -84,29 +101,301 @@ bool BlockingHandshake(SSL_CTX* ctx, const std::string& addr, uint16_t port) {
   return ok;
 }
 
+
+const char kUsage[] =
+    "usage: originwatch-load [--handshakes N] [--concurrency C] [--key ec|rsa]\n"
+    "       originwatch-load --relay-delay-ms D --in-flight N [--pending M] [--key ec|rsa]\n"
+    "                        [--relay-binary PATH]\n"
+    "  The first form: CPU per handshake of the engine against a blocking client and\n"
+    "  against the server, N handshakes with C in flight.\n"
+    "  The second: N handshakes started in one tick through delay relays (RTT = 2 x D)\n"
+    "  against TLS servers in a child process; prints RSS per in-flight handshake at\n"
+    "  its peak and RSS per connect still pending (M connects, default N/2).\n";
+
+// A free loopback port (bound to port 0, then released).
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// The relay binary: --relay-binary, else next to this one (installed), else
+// in the build tree (bench/load/.. /relay).
+std::string FindRelay(const std::string& given) {
+  if (!given.empty()) return given;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+  for (auto p : {self / "originwatch-delay-relay", self.parent_path() / "relay" / "originwatch-delay-relay"}) {
+    if (std::filesystem::exists(p)) return p.string();
+  }
+  return "originwatch-delay-relay";
+}
+
+struct Child {
+  pid_t pid = -1;
+  int out = -1;
+};
+
+// Starts a relay and waits (at most 10 s) for its "ready".
+Child StartRelay(const std::string& binary, const std::string& map, int delay_ms) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return {};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  std::string delay = std::to_string(delay_ms);
+  const char* args[] = {binary.c_str(), "--map", map.c_str(), "--delay-ms", delay.c_str(), nullptr};
+  Child c;
+  int rc = posix_spawn(&c.pid, binary.c_str(), &fa, nullptr, const_cast<char**>(args), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    std::fprintf(stderr, "originwatch-load: cannot start %s: %s\n", binary.c_str(), std::strerror(rc));
+    return {};
+  }
+  c.out = fds[0];
+  pollfd pfd{c.out, POLLIN, 0};
+  char buf[16] = {};
+  if (::poll(&pfd, 1, 10000) != 1 || ::read(c.out, buf, sizeof(buf) - 1) < 5 ||
+      std::strncmp(buf, "ready", 5) != 0) {
+    std::fprintf(stderr, "originwatch-load: %s did not say ready\n", binary.c_str());
+    ::kill(c.pid, SIGKILL);
+    ::waitpid(c.pid, nullptr, 0);
+    ::close(c.out);
+    return {};
+  }
+  return c;
+}
+
+void Stop(Child& c) {
+  if (c.pid <= 0) return;
+  ::kill(c.pid, SIGTERM);
+  ::waitpid(c.pid, nullptr, 0);
+  if (c.out >= 0) ::close(c.out);
+  c = {};
+}
+
+// TLS servers in a child process, so that their memory is not ours. The child
+// writes its ports to a pipe and lives until the parent closes the other pipe.
+Child StartServers(const Pki& pki, const std::string& key, int count, std::vector<uint16_t>* ports) {
+  int up[2], down[2];
+  if (::pipe(up) != 0 || ::pipe(down) != 0) return {};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(up[0]);
+    ::close(down[1]);
+    std::vector<std::unique_ptr<TlsTestServer>> servers;
+    for (int i = 0; i < count; ++i) {
+      ServerOptions so;
+      so.certs.push_back(ServedCert::From(pki.Leaf(
+          {.dns_names = {"load.test"}, .key = key == "rsa" ? KeyKind::kRsa2048 : KeyKind::kEcdsaP256})));
+      servers.push_back(TlsTestServer::Start(so));
+      if (!servers.back()) _exit(1);
+      uint16_t port = servers.back()->port();
+      if (::write(up[1], &port, sizeof(port)) != sizeof(port)) _exit(1);
+    }
+    char b;
+    while (::read(down[0], &b, 1) > 0) {
+    }
+    servers.clear();
+    _exit(0);
+  }
+  ::close(up[1]);
+  ::close(down[0]);
+  for (int i = 0; i < count; ++i) {
+    uint16_t port = 0;
+    if (::read(up[0], &port, sizeof(port)) != sizeof(port)) break;
+    ports->push_back(port);
+  }
+  ::close(up[0]);
+  return Child{pid, down[1]};
+}
+
+void StopServers(Child& c) {
+  if (c.pid <= 0) return;
+  ::close(c.out);  // the child's cue to leave
+  ::waitpid(c.pid, nullptr, 0);
+  c = {};
+}
+
+int RunMemoryMode(int in_flight, int pending, int delay_ms, const std::string& key,
+                  const std::string& relay_binary) {
+  Pki pki = Pki::Create("originwatch load");
+  std::string dir_template = (std::filesystem::temp_directory_path() / "ow-load-XXXXXX").string();
+  if (::mkdtemp(dir_template.data()) == nullptr) return 1;
+  const std::filesystem::path dir = dir_template;
+  const std::string ca = (dir / "ca.pem").string();
+  pki.WriteRootPem(ca);
+
+  // A relay takes at most 4,500 connections (two fds each: the hard limit on
+  // open files per process is often 20,000), spread over 4 listen ports.
+  const int relays = std::max(2, (in_flight + 4499) / 4500);
+  const int servers_wanted = std::max(1, std::min(4, in_flight / 2500));
+  std::vector<uint16_t> server_ports;
+  Child server = StartServers(pki, key, servers_wanted, &server_ports);
+  if (server_ports.size() != static_cast<size_t>(servers_wanted)) {
+    std::fprintf(stderr, "originwatch-load: the TLS servers did not start\n");
+    StopServers(server);
+    return 1;
+  }
+  std::vector<Child> relay_children;
+  std::vector<uint16_t> listen_ports;
+  const std::string binary = FindRelay(relay_binary);
+  for (int r = 0; r < relays; ++r) {
+    std::string map = (dir / ("relay" + std::to_string(r) + ".map")).string();
+    std::ofstream m(map);
+    for (int l = 0; l < 4; ++l) {
+      uint16_t port = FreePort();
+      listen_ports.push_back(port);
+      m << "127.0.0.1:" << port << " 127.0.0.1:" << server_ports[(r * 4 + l) % server_ports.size()] << "\n";
+    }
+    m.close();
+    relay_children.push_back(StartRelay(binary, map, delay_ms));
+    if (relay_children.back().pid <= 0) {
+      for (Child& c : relay_children) Stop(c);
+      StopServers(server);
+      return 1;
+    }
+  }
+
+  EngineOptions eo;
+  eo.ca_file = ca;
+  auto engine_or = Engine::Create(eo);
+  if (!engine_or.ok()) {
+    std::fprintf(stderr, "originwatch-load: %s\n", engine_or.status().message().c_str());
+    return 1;
+  }
+  auto& engine = *engine_or;
+  ProbeSpec spec;
+  spec.host = "load.test";
+  spec.sni = "load.test";
+  spec.expect_names = {"load.test"};
+  spec.address = "127.0.0.1";
+  spec.timeout_ms = 120000;
+  spec.connect_timeout_ms = 60000;
+
+  // Pending connects: a listener that never accepts, backlog 0.
+  double pending_kib = 0;
+  int pending_done = 0;
+  {
+    int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    ::listen(lfd, 0);
+    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+    ProbeSpec ps = spec;
+    ps.port = ntohs(a.sin_port);
+    ps.connect_timeout_ms = 3000;
+    ps.timeout_ms = 3000;
+    malloc_trim(0);
+    const long base = RssKb();
+    for (int i = 0; i < pending; ++i) engine->Submit(ps, [&](ProbeResult&&) { ++pending_done; });
+    const double p0 = NowMs();  // every SQE submitted, none can complete
+    while (NowMs() - p0 < 500) engine->Poll(50);
+    pending_kib = static_cast<double>(RssKb() - base) / std::max(1, pending);
+    std::printf("pending: %d connects, %zu still in flight after 0.5 s, RSS %.2f KiB per pending connect\n",
+                pending, engine->in_flight(), pending_kib);
+    ::close(lfd);
+    while (engine->in_flight() > 0 && NowMs() - p0 < 30000) engine->Poll(100);
+  }
+
+  malloc_trim(0);
+  const long rss0 = RssKb();
+  long rss_peak = rss0;
+  size_t in_flight_at_peak = 0;
+  int done = 0, ok = 0;
+  const double t0 = NowMs(), c0 = ThreadCpuMs();
+  for (int i = 0; i < in_flight; ++i) {
+    ProbeSpec s = spec;
+    s.port = listen_ports[static_cast<size_t>(i) % listen_ports.size()];
+    engine->Submit(std::move(s), [&](ProbeResult&& r) {
+      ++done;
+      if (r.ok()) ++ok;
+      else if (done - ok <= 3) std::fprintf(stderr, "  failed: %s\n", r.error_text.c_str());
+    });
+  }
+  const double submit_ms = NowMs() - t0;
+  while (done < in_flight && NowMs() - t0 < 180000) {
+    engine->Poll(20);
+    long rss = RssKb();
+    if (rss > rss_peak) {
+      rss_peak = rss;
+      in_flight_at_peak = engine->in_flight();
+    }
+  }
+  const double wall = NowMs() - t0, cpu = ThreadCpuMs() - c0;
+  const size_t peak = engine->stats().peak_in_flight;
+  std::printf("in flight: %d handshakes (%s key) through %d relays (delay %d ms, RTT %d ms), ring %s\n",
+              in_flight, key.c_str(), relays, delay_ms, 2 * delay_ms, engine->ring_mode().c_str());
+  std::printf("  %d ok, peak in flight %zu, submit %.0f ms, wall %.1f s, engine CPU %.1f us per handshake\n",
+              ok, peak, submit_ms, wall / 1000, cpu * 1000 / std::max(1, in_flight));
+  std::printf("  receives issued again for want of a free receive buffer: %llu\n",
+              static_cast<unsigned long long>(engine->stats().recv_buffer_waits));
+  // Freed memory stays in the heap, so the peak RSS is divided by the peak
+  // number in flight (all of them, started together), not by those left then.
+  std::printf("  RSS growth at peak %.1f MiB (%zu still in flight then): %.1f KiB per in-flight handshake\n",
+              (rss_peak - rss0) / 1024.0, in_flight_at_peak,
+              static_cast<double>(rss_peak - rss0) / std::max<size_t>(1, peak));
+  engine.reset();
+  for (Child& c : relay_children) Stop(c);
+  StopServers(server);
+  std::filesystem::remove_all(dir);
+  return ok == in_flight && pending_done == pending ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int handshakes = 5000, concurrency = 1000;
-  std::string key = "ec";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  int handshakes = 5000, concurrency = 1000, relay_delay_ms = -1, in_flight = 0, pending = -1;
+  std::string key = "ec", relay_binary;
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--handshakes") handshakes = std::atoi(argv[i + 1]);
-    else if (a == "--concurrency") concurrency = std::atoi(argv[i + 1]);
-    else if (a == "--key") key = argv[i + 1];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    std::string v = argv[++i];
+    if (a == "--handshakes") handshakes = std::atoi(v.c_str());
+    else if (a == "--concurrency") concurrency = std::atoi(v.c_str());
+    else if (a == "--key") key = v;
+    else if (a == "--relay-delay-ms") relay_delay_ms = std::atoi(v.c_str());
+    else if (a == "--in-flight") in_flight = std::atoi(v.c_str());
+    else if (a == "--pending") pending = std::atoi(v.c_str());
+    else if (a == "--relay-binary") relay_binary = v;
     else {
-      std::fprintf(stderr, "usage: originwatch-load [--handshakes N] [--concurrency C] [--key ec|rsa]\n");
+      std::fputs(kUsage, stderr);
       return 2;
     }
   }
-  if (handshakes < 1 || concurrency < 1 || (key != "ec" && key != "rsa")) {
-    std::fprintf(stderr, "originwatch-load: bad arguments\n");
+  if (handshakes < 1 || concurrency < 1 || (key != "ec" && key != "rsa") ||
+      (relay_delay_ms >= 0) != (in_flight > 0)) {
+    std::fprintf(stderr, "originwatch-load: bad arguments (see --help)\n");
     return 2;
   }
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
+  if (in_flight > 0) {
+    return RunMemoryMode(in_flight, pending < 0 ? in_flight / 2 : pending, relay_delay_ms, key,
+                         relay_binary);
+  }
 
   Pki pki = Pki::Create("originwatch load");
   std::string ca = (std::filesystem::temp_directory_path() / ("ow-load-ca-" + std::to_string(getpid()) + ".pem")).string();

@@ -26,6 +26,11 @@ struct EngineOptions {
   std::vector<ClientProfile> profiles;  // empty = BuiltinProfiles()
   std::string ca_file;                  // "" = the system bundle
   unsigned ring_entries = 4096;
+  // Receive buffers shared by every handshake (io_uring provided buffers, 8
+  // KiB each, rounded up to a power of two, at most 32768): one is held only
+  // while a completion's bytes are handed to OpenSSL. More in flight than
+  // this is fine; a burst larger than the pool costs retries, not data.
+  unsigned recv_buffers = 512;
   // Hostile servers cost bounded memory: a handshake that reads more than this
   // ends with Outcome::kTooLarge.
   size_t max_handshake_bytes = 256 * 1024;
@@ -52,6 +57,9 @@ struct EngineStats {
   uint64_t ok = 0;
   size_t in_flight = 0;
   size_t peak_in_flight = 0;
+  // Receives that found every shared receive buffer taken and were issued
+  // again (a burst of answers larger than the pool; costs a retry, no data).
+  uint64_t recv_buffer_waits = 0;
 };
 
 class Engine {

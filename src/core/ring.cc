@@ -1,5 +1,7 @@
 #include "core/ring.h"
 
+#include <sys/mman.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -90,7 +92,58 @@ bool Ring::KernelTakesAbsoluteLinkTimeouts() {
 }
 
 Ring::~Ring() {
+  if (buf_ring_ != nullptr) {
+    if (initialized_) io_uring_unregister_buf_ring(&ring_, kBufferGroup);
+    ::munmap(buf_ring_, buf_ring_bytes_);
+    ::munmap(bufs_, static_cast<size_t>(buf_count_) * buf_size_);
+  }
   if (initialized_) io_uring_queue_exit(&ring_);
+}
+
+Status Ring::SetupBuffers(unsigned count, unsigned size) {
+  OW_CHECK(buf_ring_ == nullptr && count > 0 && count <= 32768 && (count & (count - 1)) == 0);
+  // The ring of buffer descriptors must be page aligned: mmap gives that.
+  // The buffers themselves are mapped but not touched: a page becomes
+  // resident only once the kernel has written into it.
+  const size_t ring_bytes = count * sizeof(io_uring_buf);
+  void* r = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) return Status::Unavailable("buffer ring: mmap failed");
+  void* b = ::mmap(nullptr, static_cast<size_t>(count) * size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (b == MAP_FAILED) {
+    ::munmap(r, ring_bytes);
+    return Status::Unavailable("provided buffers: mmap failed");
+  }
+  auto* br = static_cast<io_uring_buf_ring*>(r);
+  io_uring_buf_ring_init(br);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(br);
+  reg.ring_entries = count;
+  reg.bgid = kBufferGroup;
+  int rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rc != 0) {
+    ::munmap(r, ring_bytes);
+    ::munmap(b, static_cast<size_t>(count) * size);
+    return Status::Unavailable(std::string("buffer ring: ") + std::strerror(-rc));
+  }
+  buf_ring_ = br;
+  buf_ring_bytes_ = ring_bytes;
+  bufs_ = static_cast<uint8_t*>(b);
+  buf_count_ = count;
+  buf_size_ = size;
+  const int mask = io_uring_buf_ring_mask(count);
+  for (unsigned i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(br, Buffer(static_cast<uint16_t>(i)), size, static_cast<uint16_t>(i), mask,
+                          static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(br, static_cast<int>(count));
+  return Status::Ok();
+}
+
+void Ring::ReturnBuffer(uint16_t id) {
+  OW_CHECK(buf_ring_ != nullptr && id < buf_count_);
+  io_uring_buf_ring_add(buf_ring_, Buffer(id), buf_size_, id, io_uring_buf_ring_mask(buf_count_), 0);
+  io_uring_buf_ring_advance(buf_ring_, 1);
 }
 
 void Ring::LinkDeadline(io_uring_sqe* sqe, int64_t deadline_ms, __kernel_timespec* ts,
@@ -139,7 +192,10 @@ void Ring::ForgetSubmittedTimeouts() {
 
 io_uring_sqe* Ring::GetSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {
+  for (int i = 0; sqe == nullptr; ++i) {
+    // The SQ is full: submit it and go on. The kernel refuses (-EBUSY) while
+    // completions wait that it could not post (older kernels, CQ overflow),
+    // and -EAGAIN when it is short of memory: reap, then try again.
     int rc = Submit();
     OW_CHECK(rc >= 0 || rc == -EAGAIN || rc == -EBUSY || rc == -EINTR);
     sqe = io_uring_get_sqe(&ring_);
@@ -149,12 +205,13 @@ io_uring_sqe* Ring::GetSqe() {
       Run(0);
       sqe = io_uring_get_sqe(&ring_);
     }
+    OW_CHECK(i < 100000);  // a ring that never takes an SQE is broken
   }
   return sqe;
 }
 
 void Ring::Reserve(unsigned n) {
-  for (int i = 0; i < 1000 && io_uring_sq_space_left(&ring_) < n; ++i) {
+  for (int i = 0; i < 100000 && io_uring_sq_space_left(&ring_) < n; ++i) {
     Submit();
     if (io_uring_sq_space_left(&ring_) < n) Run(0);
   }
@@ -180,13 +237,30 @@ int Ring::Run(int timeout_ms) {
   OW_CHECK(rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY);
 
   batch_.clear();
-  unsigned head;
   unsigned count = 0;
-  io_uring_for_each_cqe(&ring_, head, cqe) {
-    batch_.push_back(*cqe);
-    ++count;
+  // Drain the CQ; while the kernel says it holds overflowed completions,
+  // flush them into the CQ (GETEVENTS) and drain again. Bounded: each round
+  // takes a full CQ, and a kernel that keeps the flag set without posting
+  // anything would be broken.
+  for (int round = 0; round < 4096; ++round) {
+    unsigned head;
+    unsigned n = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      batch_.push_back(*cqe);
+      ++n;
+    }
+    io_uring_cq_advance(&ring_, n);
+    count += n;
+    if (!io_uring_cq_has_overflow(&ring_)) break;
+    ++overflow_flushes_;
+    int frc = io_uring_get_events(&ring_);
+    OW_CHECK(frc >= 0 || frc == -EINTR || frc == -EAGAIN || frc == -EBUSY);
   }
-  io_uring_cq_advance(&ring_, count);
+  reaped_ += count;
+  // A submission the kernel refused while completions waited (-EBUSY on
+  // kernels that will not post past an overflow, -EAGAIN when short of
+  // memory): the CQ is drained now, so submit again before the handlers run.
+  if ((rc == -EBUSY || rc == -EAGAIN) && io_uring_sq_ready(&ring_) > 0) Submit();
   // Handlers run after the CQ is advanced: they may queue SQEs and even call
   // GetSqe()->Run(0) without seeing these CQEs twice. Copy first: a nested
   // Run(0) from GetSqe reuses batch_ (and passes its own, later, time).
@@ -198,7 +272,9 @@ int Ring::Run(int timeout_ms) {
     // LIBURING_UDATA_TIMEOUT; it is skipped only at the head of the queue.
     if (c.user_data == LIBURING_UDATA_TIMEOUT) continue;
     auto* op = static_cast<Operation*>(io_uring_cqe_get_data(&c));
-    if (op != nullptr && op->handler != nullptr) op->handler(op, c.res, reaped_ms);
+    if (op == nullptr || op->handler == nullptr) continue;
+    op->cqe_flags = c.flags;
+    op->handler(op, c.res, reaped_ms);
   }
   local.clear();
   if (batch_.capacity() < local.capacity()) batch_.swap(local);

@@ -15,6 +15,18 @@
 // times on the same clock (MonotonicMs, CLOCK_MONOTONIC), never "n ms from
 // whenever the SQE happens to be submitted".
 //
+// Overflow (IORING_FEAT_NODROP, Linux 5.5): when more completions arrive than
+// the CQ holds, the kernel keeps the rest on its overflow list and sets
+// IORING_SQ_CQ_OVERFLOW; they reach the CQ only when we enter the kernel with
+// GETEVENTS. Run() keeps draining and flushing until the flag is clear, so no
+// CQE is lost or left behind; an SQ fuller than one submission takes is
+// submitted in as many steps as needed (GetSqe, Reserve).
+//
+// Provided buffers (Linux 5.19): SetupBuffers registers a ring of receive
+// buffers that the kernel picks from when a recv with IOSQE_BUFFER_SELECT has
+// data, so a buffer is held only from the completion until ReturnBuffer, not
+// for as long as a peer keeps silent.
+//
 // Not thread-safe: SINGLE_ISSUER is requested when the kernel has it.
 #pragma once
 
@@ -37,6 +49,9 @@ struct Operation {
   Handler handler = nullptr;
   void* owner = nullptr;
   int tag = 0;
+  // The CQE's flags, set just before the handler runs (IORING_CQE_F_BUFFER
+  // and the buffer id of a recv that picked a provided buffer).
+  uint32_t cqe_flags = 0;
 };
 
 struct RingOptions {
@@ -84,6 +99,28 @@ class Ring {
   int Run(int timeout_ms);
 
   // "single_issuer+defer_taskrun", "coop_taskrun" or "basic".
+  // Registers `count` (a power of two, at most 32768) provided buffers of
+  // `size` bytes as buffer group buffer_group(). Unavailable on kernels
+  // without buffer rings (before 5.19); the caller then uses its own buffers.
+  Status SetupBuffers(unsigned count, unsigned size);
+  bool has_buffers() const { return buf_ring_ != nullptr; }
+  static constexpr uint16_t buffer_group() { return kBufferGroup; }
+  unsigned buffer_size() const { return buf_size_; }
+  // The buffer a completion picked: its flags carry IORING_CQE_F_BUFFER and
+  // the id. Every picked buffer goes back with ReturnBuffer, once, whatever
+  // the completion's result.
+  static bool PickedBuffer(uint32_t cqe_flags, uint16_t* id) {
+    if ((cqe_flags & IORING_CQE_F_BUFFER) == 0) return false;
+    *id = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    return true;
+  }
+  uint8_t* Buffer(uint16_t id) { return bufs_ + static_cast<size_t>(id) * buf_size_; }
+  void ReturnBuffer(uint16_t id);
+  // Completions reaped so far, and how many of them came through the
+  // kernel's overflow list (reaped after an IORING_SQ_CQ_OVERFLOW flush).
+  uint64_t reaped() const { return reaped_; }
+  uint64_t overflow_flushes() const { return overflow_flushes_; }
+
   const std::string& mode() const { return mode_; }
   // Whether deadlines go to the kernel as absolute times (IORING_TIMEOUT_ABS).
   bool absolute_timeouts() const { return absolute_timeouts_; }
@@ -96,8 +133,17 @@ class Ring {
   void RefreshRelativeTimeouts();
   void ForgetSubmittedTimeouts();
 
+  static constexpr uint16_t kBufferGroup = 1;
+
   io_uring ring_{};
   bool initialized_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  size_t buf_ring_bytes_ = 0;
+  uint8_t* bufs_ = nullptr;
+  unsigned buf_count_ = 0;
+  unsigned buf_size_ = 0;
+  uint64_t reaped_ = 0;
+  uint64_t overflow_flushes_ = 0;
   std::string mode_;
   bool absolute_timeouts_ = false;
   uint64_t submitted_ = 0;

@@ -13,6 +13,15 @@
 // Every SQE that can wait on the peer carries a linked timeout at the probe's
 // deadline, so every Conn ends.
 //
+// Memory: a Conn holds no receive buffer. Receives pick one of the ring's
+// provided buffers when their bytes arrive (IOSQE_BUFFER_SELECT), and the
+// buffer goes back as soon as Handshake::Feed has copied the bytes, so the
+// buffers in use are those of the completions being handled, not one per
+// waiting handshake. A receive that finds none left (-ENOBUFS: more arrived in
+// one batch than there are buffers) waits in `starved_` and is issued again
+// from Poll once the batch has returned its buffers. Kernels without buffer
+// rings (before 5.19) get a buffer per Conn, held while it handshakes.
+//
 // Time: a probe's deadlines are fixed once, when it starts (Submit): an
 // absolute monotonic time that the kernel enforces however late the SQE is
 // submitted. Its phases are timed with the ring's batch timestamp (taken when
@@ -33,6 +42,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 
 #include "core/ring.h"
 #include "tls/context.h"
@@ -41,7 +51,17 @@
 namespace originwatch {
 namespace {
 
-constexpr size_t kRecvBufferSize = 16 * 1024;
+constexpr size_t kRecvBufferSize = 16 * 1024;  // without provided buffers
+// Provided buffers (EngineOptions::recv_buffers of them, 512 = 4 MiB of address
+// space per engine, resident only once used). A server's first flight
+// (certificates) mostly fits one.
+constexpr unsigned kProvidedBufferSize = 8 * 1024;
+
+unsigned PowerOfTwoBuffers(unsigned n) {
+  unsigned p = 1;
+  while (p < n && p < 32768) p <<= 1;
+  return p;
+}
 constexpr int kTagMain = 1;
 constexpr int kTagTimeout = 2;
 constexpr int kTagClose = 3;
@@ -54,7 +74,10 @@ class Engine::Impl {
  public:
   Impl(EngineOptions options, std::unique_ptr<core::Ring> ring,
        std::unique_ptr<tls::ClientContexts> contexts)
-      : options_(std::move(options)), ring_(std::move(ring)), contexts_(std::move(contexts)) {}
+      : options_(std::move(options)), ring_(std::move(ring)), contexts_(std::move(contexts)) {
+    buffer_count_ = PowerOfTwoBuffers(options_.recv_buffers);
+    provided_buffers_ = ring_->SetupBuffers(buffer_count_, kProvidedBufferSize).ok();
+  }
 
   void Submit(ProbeSpec spec, Callback cb);
   int Poll(int timeout_ms);
@@ -66,6 +89,10 @@ class Engine::Impl {
   EngineStats stats_;
   int completed_this_poll_ = 0;
   std::vector<Conn*> deferred_;  // ended before any I/O; delivered by Poll
+  bool provided_buffers_ = false;
+  unsigned buffer_count_ = 0;
+  std::deque<Conn*> starved_;  // their recv found no provided buffer (-ENOBUFS)
+  void IssueStarved();
 };
 
 struct Conn {
@@ -90,7 +117,8 @@ struct Conn {
   bool times_final = false;
   __kernel_timespec ts{};  // read by the kernel when the linked timeout is submitted
   std::unique_ptr<tls::Handshake> hs;
-  std::unique_ptr<uint8_t[]> recv_buf;
+  std::unique_ptr<uint8_t[]> recv_buf;  // only without provided buffers
+  int held_buffer = -1;  // the provided buffer of the completion being handled
   std::vector<uint8_t> send_buf;
   size_t send_off = 0;
   bool sending = false;  // which operation op_main is in kHandshaking
@@ -101,9 +129,15 @@ struct Conn {
     auto* c = static_cast<Conn*>(op->owner);
     --c->pending;
     switch (op->tag) {
-      case kTagMain:
+      case kTagMain: {
+        uint16_t id = 0;
+        if (core::Ring::PickedBuffer(op->cqe_flags, &id)) c->held_buffer = id;
         c->OnMain(res, now);
+        // Whatever the handler did with it (an error, EOF, a late completion
+        // after failure), the buffer goes back to the kernel now.
+        if (c->held_buffer >= 0) c->ReturnHeldBuffer();
         break;
+      }
       case kTagTimeout:
         // -ETIME: the deadline passed and the operation was cancelled (its own
         // CQE says -ECANCELED); -ECANCELED: the operation finished first.
@@ -199,7 +233,7 @@ struct Conn {
     // The SSL exists only from here to the end of the handshake.
     hs = std::make_unique<tls::Handshake>(engine->contexts_->Find(result.spec.profile), result.spec,
                                           engine->contexts_->request_ocsp());
-    recv_buf = std::make_unique<uint8_t[]>(kRecvBufferSize);
+    if (!engine->provided_buffers_) recv_buf = std::make_unique<uint8_t[]>(kRecvBufferSize);
     Drive(now);
   }
 
@@ -256,8 +290,19 @@ struct Conn {
     sending = false;
     ring().Reserve(2);
     io_uring_sqe* sqe = ring().GetSqe();
-    io_uring_prep_recv(sqe, fd, recv_buf.get(), kRecvBufferSize, 0);
+    if (engine->provided_buffers_) {
+      io_uring_prep_recv(sqe, fd, nullptr, ring().buffer_size(), 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = core::Ring::buffer_group();
+    } else {
+      io_uring_prep_recv(sqe, fd, recv_buf.get(), kRecvBufferSize, 0);
+    }
     LinkDeadline(sqe, deadline);
+  }
+
+  void ReturnHeldBuffer() {
+    ring().ReturnBuffer(static_cast<uint16_t>(held_buffer));
+    held_buffer = -1;
   }
 
   void OnSend(int32_t res, int64_t now) {
@@ -265,12 +310,19 @@ struct Conn {
     result.bytes_written += static_cast<uint64_t>(res);
     send_off += static_cast<size_t>(res);
     if (send_off < send_buf.size()) return IssueSend(Phase::kHandshaking, now);
-    send_buf.clear();
+    std::vector<uint8_t>().swap(send_buf);  // no capacity kept while waiting
     send_off = 0;
     Drive(now);
   }
 
   void OnRecv(int32_t res, int64_t now) {
+    if (res == -ENOBUFS && engine->provided_buffers_) {
+      // Every provided buffer is taken by completions of this batch; they
+      // are returned before Poll issues this receive again.
+      engine->starved_.push_back(this);
+      ++engine->stats_.recv_buffer_waits;
+      return;
+    }
     if (res < 0) return IoFailed(-res, "recv", now);
     if (res == 0) {
       hs->FeedEof();
@@ -286,7 +338,12 @@ struct Conn {
                       " bytes without completing the handshake",
                   now);
     }
-    hs->Feed(recv_buf.get(), static_cast<size_t>(res));
+    if (held_buffer >= 0) {
+      hs->Feed(ring().Buffer(static_cast<uint16_t>(held_buffer)), static_cast<size_t>(res));
+      ReturnHeldBuffer();  // Feed copied the bytes: the buffer is free for others
+    } else {
+      hs->Feed(recv_buf.get(), static_cast<size_t>(res));
+    }
     Drive(now);
   }
 
@@ -369,9 +426,20 @@ void Engine::Impl::Deliver(Conn* c) {
   if (c->cb) c->cb(std::move(c->result));
 }
 
+// Issues again the receives that found no buffer: at most as many as there
+// are buffers, since every buffer of the last batch is back by now.
+void Engine::Impl::IssueStarved() {
+  for (unsigned i = 0; i < buffer_count_ && !starved_.empty(); ++i) {
+    Conn* c = starved_.front();
+    starved_.pop_front();
+    c->IssueRecv();  // or its end, when the deadline passed meanwhile
+  }
+}
+
 int Engine::Impl::Poll(int timeout_ms) {
   completed_this_poll_ = 0;
-  ring_->Run(deferred_.empty() ? timeout_ms : 0);
+  ring_->Run(deferred_.empty() && starved_.empty() ? timeout_ms : 0);
+  IssueStarved();
   while (!deferred_.empty()) {
     std::vector<Conn*> batch;
     batch.swap(deferred_);
