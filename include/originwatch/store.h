@@ -210,6 +210,7 @@ class Store {
     uint64_t pruned = 0;              // probe rows deleted by Prune
     uint64_t write_errors = 0;        // items rolled back (hook failure, SQLite error)
     uint64_t queue_depth = 0;         // items waiting now (not yet taken by the writer)
+    uint64_t writer_cpu_ns = 0;       // CPU time of the writer thread, as of its last batch
   };
 
   // Opens or creates the database, applies the missing migrations (each in a

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -306,7 +307,10 @@ void Store::Impl::WriteBatch(std::vector<Item>& items) {
   // Before the counters move, so that Flush() returns only after the callback
   // of the batches it waited for has run.
   if (written > 0 && options.on_committed) options.on_committed();
+  timespec cpu{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
   std::lock_guard<std::mutex> lk(mu);
+  stats.writer_cpu_ns = static_cast<uint64_t>(cpu.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(cpu.tv_nsec);
   stats.committed += probes;
   stats.commits += written;
   stats.write_errors += failed;
