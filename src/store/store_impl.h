@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "originwatch/store.h"
@@ -75,6 +76,31 @@ inline Result<int64_t> LookupId(sqlite3* db, StmtCache& cache, std::string_view 
   return SqliteError(db, "");
 }
 
+// Steps a statement that returns no rows and resets it.
+inline Status StepReset(sqlite3* db, sqlite3_stmt* s) {
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(db, "");
+  return Status::Ok();
+}
+
+// The statements of the write path, found by slot (StmtCache::Get(slot, sql))
+// instead of by hashing their text for every row.
+enum Sql : size_t {
+  kSqlInsertProbe,
+  kSqlReadState,
+  kSqlWriteState,
+  kSqlUpdateState,
+  kSqlUpsertAlertState,
+  kSqlDeleteAlertState,
+  kSqlUpsertEpisode,
+  kSqlSeenKey,
+  kSqlAlertOrigins,
+  kSqlInsertCert,
+  kSqlFillDer,
+  kSqlCount
+};
+
 struct Item {
   uint64_t seq = 0;
   Commit commit;
@@ -121,6 +147,20 @@ struct Store::Impl {
   std::unordered_map<std::string, int64_t> cert_ids;
   std::unordered_map<std::string, ChainRef> chain_refs;
   std::unordered_map<int64_t, int64_t> chain_last_seen;  // this batch: chain id -> max ts
+  // variant id -> its row of variant_state as this transaction left it.
+  std::unordered_map<int64_t, VariantState> states;
+  // Fingerprints of stored certificates whose DER is empty (known_certs.h: the
+  // engine left it out, and retention had deleted the row); a result that
+  // brings the DER fills it in. Loaded before the first batch and after
+  // ClearCaches.
+  std::unordered_set<std::string> certs_without_der;
+  bool certs_without_der_loaded = false;
+  // This transaction: fingerprints of certificates now stored with their DER
+  // (Options::known_certs learns them once it commits), and rows stored without.
+  // Whoever rolls back trims them (ClearCaches does not).
+  std::vector<std::string> batch_new_certs;
+  uint64_t batch_certs_without_der = 0;
+  std::string key_buf;  // scratch for cache keys
 
   void ClearCaches() {
     origin_ids.clear();
@@ -130,12 +170,24 @@ struct Store::Impl {
     cert_ids.clear();
     chain_refs.clear();
     chain_last_seen.clear();
+    states.clear();
+    certs_without_der.clear();
+    certs_without_der_loaded = false;
   }
+
+  Result<sqlite3_stmt*> Stmt(store_internal::Sql slot);
 
   sqlite3* raw() { return db.get(); }
 
   void WriterLoop();
   void WriteBatch(std::vector<Item>& items);
+  // One transaction over `items`; with savepoints a failing item rolls back
+  // alone (counted in *failed), without the first failure ends the pass.
+  Status WritePass(std::vector<Item>& items, bool savepoints, size_t* written, size_t* probes,
+                   size_t* failed);
+  Status LoadCertsWithoutDer();
+  Status LoadKnownCertificates();
+  Status FillDer(const CertInfo& cert);
   Status WriteItem(Item& item);
   Status RunOnWriter(std::function<Status()> fn);
   Result<int64_t> OriginId(const ProbeSpec& spec, int64_t ts);
@@ -145,7 +197,7 @@ struct Store::Impl {
   Result<int64_t> CertId(const CertInfo& cert, int64_t ts);
   Result<ChainRef> Chain(const std::vector<CertInfo>& chain, int64_t ts);
   Result<std::optional<VariantState>> ReadState(int64_t variant_id);
-  Status WriteState(const VariantState& s);
+  Status WriteState(const VariantState& s, bool exists);
   Status WriteProbe(const ProbeResult& r, const std::optional<FindingRecord>& lead,
                     const std::optional<VariantCounts>& counts);
   Status WriteAlerts(const Commit& c);
