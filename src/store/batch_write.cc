@@ -80,10 +80,12 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
       return s;
     }
   }
+  defer_states = !savepoints;
   for (Item& item : items) {
     if (!savepoints) {
       Status s = WriteItem(item);
       if (!s.ok()) {
+        defer_states = false;
         (void)ExecSql(d, "ROLLBACK");
         ClearCaches();
         batch_new_certs.clear();
@@ -119,8 +121,18 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
     batch_certs_without_der = without_der_before;
     ++*failed;
   }
-  Status s = Status::Ok();
+  defer_states = false;
+  Status s = WriteDirtyStates();
+  if (!s.ok() && !savepoints) {
+    (void)ExecSql(d, "ROLLBACK");
+    ClearCaches();
+    batch_new_certs.clear();
+    batch_certs_without_der = 0;
+    *written = *probes = 0;
+    return s;
+  }
   for (const auto& [chain_id, ts] : chain_last_seen) {
+    if (!s.ok()) break;
     s = Run(d, stmts, "UPDATE chains SET last_seen = max(last_seen, ?2) WHERE id = ?1",
             {chain_id, ts});
     if (!s.ok()) break;

@@ -3,13 +3,17 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "store/store_impl.h"
 
 namespace originwatch {
 
 using namespace store_internal;  // NOLINT: this component's own helpers
+
+#define kUpdateState                                                                       \
+  "UPDATE variant_state SET last_probe_id = ?2, last_ts = ?3, last_outcome = ?4, "          \
+  "consecutive_failures = ?7, consecutive_successes = ?8, failing_since = ?9, "             \
+  "last_finding_code = ?11, last_finding_summary = ?12 "
 
 Result<sqlite3_stmt*> Store::Impl::Stmt(Sql slot) {
   static constexpr std::string_view kText[kSqlCount] = {
@@ -39,11 +43,12 @@ Result<sqlite3_stmt*> Store::Impl::Stmt(Sql slot) {
       "failing_since = excluded.failing_since, last_chain_id = excluded.last_chain_id, "
       "last_finding_code = excluded.last_finding_code, "
       "last_finding_summary = excluded.last_finding_summary",
-      // kSqlUpdateState
-      "UPDATE variant_state SET last_probe_id = ?2, last_ts = ?3, last_outcome = ?4, "
-      "last_ok_probe_id = ?5, last_ok_ts = ?6, consecutive_failures = ?7, "
-      "consecutive_successes = ?8, failing_since = ?9, last_chain_id = ?10, "
-      "last_finding_code = ?11, last_finding_summary = ?12 WHERE variant_id = ?1",
+      // kSqlUpdateState + (StateColumns >> 1)
+      kUpdateState "WHERE variant_id = ?1",
+      kUpdateState ", last_ok_probe_id = ?5, last_ok_ts = ?6 WHERE variant_id = ?1",
+      kUpdateState ", last_chain_id = ?10 WHERE variant_id = ?1",
+      kUpdateState ", last_ok_probe_id = ?5, last_ok_ts = ?6, last_chain_id = ?10 "
+                   "WHERE variant_id = ?1",
       // kSqlUpsertAlertState
       "INSERT INTO alert_state (key, state, updated_ms) VALUES (?1, ?2, ?3) "
       "ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
@@ -68,6 +73,8 @@ Result<sqlite3_stmt*> Store::Impl::Stmt(Sql slot) {
   };
   return stmts.Get(slot, kText[slot]);
 }
+
+#undef kUpdateState
 
 Result<int64_t> Store::Impl::OriginId(const ProbeSpec& spec, int64_t ts) {
   auto it = origin_ids.find(spec.origin);
@@ -311,8 +318,10 @@ Result<std::optional<VariantState>> Store::Impl::ReadState(int64_t variant_id) {
   return std::optional<VariantState>(std::move(v));
 }
 
-Status Store::Impl::WriteState(const VariantState& v, bool exists) {
-  auto stmt = Stmt(exists ? kSqlUpdateState : kSqlWriteState);
+Status Store::Impl::WriteState(CachedState& cs) {
+  if (cs.pending == 0) return Status::Ok();
+  const VariantState& v = cs.v;
+  auto stmt = Stmt(cs.stored ? static_cast<Sql>(kSqlUpdateState + (cs.pending >> 1)) : kSqlWriteState);
   if (!stmt.ok()) return stmt.status();
   Binder b(*stmt);
   b.Int(1, v.variant_id).IdOrNull(2, v.last_probe_id).Int(3, v.last_ts_ms);
@@ -321,7 +330,20 @@ Status Store::Impl::WriteState(const VariantState& v, bool exists) {
   b.IdOrNull(9, v.failing_since_ms).IdOrNull(10, v.last_chain_id);
   b.TextOrNull(11, v.last_finding_code).TextOrNull(12, v.last_finding_summary);
   if (!b.ok()) return SqliteError(raw(), "bind variant state");
-  return StepReset(raw(), *stmt);
+  if (Status s = StepReset(raw(), *stmt); !s.ok()) return s;
+  cs.stored = true;
+  cs.pending = 0;
+  return Status::Ok();
+}
+
+Status Store::Impl::WriteDirtyStates() {
+  for (int64_t id : dirty_states) {
+    auto it = states.find(id);
+    if (it == states.end()) continue;
+    if (Status s = WriteState(it->second); !s.ok()) return s;
+  }
+  dirty_states.clear();
+  return Status::Ok();
 }
 
 Status Store::Impl::WriteItem(Item& item) {
@@ -408,24 +430,28 @@ Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<Finding
   if (st == states.end()) {
     auto before = ReadState(*variant_id);
     if (!before.ok()) return before.status();
-    VariantState v;
+    CachedState cs;
     if (*before) {
-      v = std::move(**before);
+      cs.v = std::move(**before);
+      cs.stored = true;
     } else {
-      v.variant_id = *variant_id;
-      v.last_ts_ms = std::numeric_limits<int64_t>::min();  // the first probe always advances the state
+      cs.v.variant_id = *variant_id;
     }
-    st = states.emplace(*variant_id, std::move(v)).first;
+    st = states.emplace(*variant_id, std::move(cs)).first;
   }
-  VariantState& a = st->second;
-  if (ts < a.last_ts_ms) return Status::Ok();  // older than the newest stored
-  const bool exists = a.last_ts_ms != std::numeric_limits<int64_t>::min();
+  CachedState& cs = st->second;
+  VariantState& a = cs.v;
+  // A result older than the variant's newest leaves the state alone.
+  if ((cs.stored || cs.pending != 0) && ts < a.last_ts_ms) return Status::Ok();
+  const uint8_t was_pending = cs.pending;
+  cs.pending |= kStateBase;
   a.last_probe_id = probe_id;
   a.last_ts_ms = ts;
   a.last_outcome = r.outcome;
   if (r.ok()) {
     a.last_ok_probe_id = probe_id;
     a.last_ok_ts_ms = ts;
+    cs.pending |= kStateOk;
     a.consecutive_successes += 1;
     a.consecutive_failures = 0;
     a.failing_since_ms = 0;
@@ -446,14 +472,19 @@ Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<Finding
       leaf_changed = true;
       old_leaf = a.leaf_sha256;
     }
+    if (a.last_chain_id != chain.chain_id) cs.pending |= kStateChain;
     a.last_chain_id = chain.chain_id;
-    a.leaf_sha256 = chain.leaf_sha256;
+    if (leaf_changed || a.leaf_sha256.empty()) a.leaf_sha256 = chain.leaf_sha256;
   }
   if (lead) {
     a.last_finding_code = lead->code;
     a.last_finding_summary = lead->summary;
   }
-  if (Status s = WriteState(a, exists); !s.ok()) return s;
+  if (!defer_states) {
+    if (Status s = WriteState(cs); !s.ok()) return s;
+  } else if (was_pending == 0) {
+    dirty_states.push_back(*variant_id);
+  }
   if (leaf_changed) {
     Status s = Run(raw(), stmts,
                    "INSERT INTO leaf_changes (variant_id, ts, old_cert_id, new_cert_id) "

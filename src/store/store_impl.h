@@ -90,7 +90,8 @@ enum Sql : size_t {
   kSqlInsertProbe,
   kSqlReadState,
   kSqlWriteState,
-  kSqlUpdateState,
+  kSqlUpdateState,  // + StateColumns bits >> 1: four statements
+  kSqlUpdateStateLast = kSqlUpdateState + 3,
   kSqlUpsertAlertState,
   kSqlDeleteAlertState,
   kSqlUpsertEpisode,
@@ -99,6 +100,21 @@ enum Sql : size_t {
   kSqlInsertCert,
   kSqlFillDer,
   kSqlCount
+};
+
+// Which columns of a variant_state row changed since it was last written. An
+// UPDATE sets only those (plus the base columns): an indexed column left out
+// costs no index update and no foreign key lookup.
+enum StateColumns : uint8_t {
+  kStateBase = 1,   // last probe, outcome, counts, finding
+  kStateOk = 2,     // last_ok_probe_id, last_ok_ts
+  kStateChain = 4,  // last_chain_id
+};
+
+struct CachedState {
+  VariantState v;
+  bool stored = false;  // the row exists (in this transaction)
+  uint8_t pending = 0;  // StateColumns changed and not yet written
 };
 
 struct Item {
@@ -147,8 +163,12 @@ struct Store::Impl {
   std::unordered_map<std::string, int64_t> cert_ids;
   std::unordered_map<std::string, ChainRef> chain_refs;
   std::unordered_map<int64_t, int64_t> chain_last_seen;  // this batch: chain id -> max ts
-  // variant id -> its row of variant_state as this transaction left it.
-  std::unordered_map<int64_t, VariantState> states;
+  // variant id -> its row of variant_state as this transaction leaves it.
+  std::unordered_map<int64_t, store_internal::CachedState> states;
+  // While a batch runs without savepoints, a variant's state is written once,
+  // at the end of the batch (the last write wins anyway); these are waiting.
+  bool defer_states = false;
+  std::vector<int64_t> dirty_states;
   // Fingerprints of stored certificates whose DER is empty (known_certs.h: the
   // engine left it out, and retention had deleted the row); a result that
   // brings the DER fills it in. Loaded before the first batch and after
@@ -171,6 +191,7 @@ struct Store::Impl {
     chain_refs.clear();
     chain_last_seen.clear();
     states.clear();
+    dirty_states.clear();
     certs_without_der.clear();
     certs_without_der_loaded = false;
   }
@@ -197,7 +218,8 @@ struct Store::Impl {
   Result<int64_t> CertId(const CertInfo& cert, int64_t ts);
   Result<ChainRef> Chain(const std::vector<CertInfo>& chain, int64_t ts);
   Result<std::optional<VariantState>> ReadState(int64_t variant_id);
-  Status WriteState(const VariantState& s, bool exists);
+  Status WriteState(store_internal::CachedState& s);
+  Status WriteDirtyStates();
   Status WriteProbe(const ProbeResult& r, const std::optional<FindingRecord>& lead,
                     const std::optional<VariantCounts>& counts);
   Status WriteAlerts(const Commit& c);
