@@ -44,17 +44,13 @@ void Store::Impl::WriterLoop() {
     });
     // A writer that fell behind catches up with fewer, larger transactions.
     const size_t limit = queue.size() > 4 * batch_max ? deep_max : batch_max;
-    std::vector<Item> items;
-    size_t n = std::min(queue.size(), limit);
-    items.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      items.push_back(std::move(queue.front()));
-      queue.pop_front();
-    }
+    batch.clear();
+    batch.reserve(limit);
+    queue.PopInto(batch, std::min(queue.size(), limit));
     lk.unlock();
-    WriteBatch(items);
-    const uint64_t last = items.back().seq;
-    items.clear();  // the results are freed outside the lock
+    WriteBatch(batch);
+    const uint64_t last = batch.back().seq;
+    batch.clear();  // the results are freed outside the lock
     lk.lock();
     done_seq = last;
     done.notify_all();

@@ -384,9 +384,15 @@ Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<Finding
   const std::string* texts[7] = {&r.version,      &r.cipher,     &r.group,     &r.alpn,
                                  &r.verify_error, &missing_text, &r.error_text};
   for (int i = 0; i < 7; ++i) {
+    LastString& last = last_strings[i];
+    if (last.id != 0 && last.text == *texts[i]) {
+      ids[i] = last.id;
+      continue;
+    }
     auto id = StringId(*texts[i]);
     if (!id.ok()) return id.status();
     ids[i] = *id;
+    if (*id != 0) last = LastString{*texts[i], *id};
   }
   int64_t dns_answer_id = 0;
   if (r.dns_ms >= 0 && !r.dns_addresses.empty()) {

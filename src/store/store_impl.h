@@ -122,6 +122,32 @@ struct Item {
   Commit commit;
 };
 
+// The writer's FIFO: one vector and the index of its head, so that queuing
+// and taking items allocate nothing in the steady state (a deque allocates
+// and frees a node per item once an item outgrows its 512-byte blocks).
+class ItemQueue {
+ public:
+  size_t size() const { return items_.size() - head_; }
+  bool empty() const { return size() == 0; }
+  void push_back(Item item) { items_.push_back(std::move(item)); }
+  // Moves the first n items (n <= size()) to the end of `out`.
+  void PopInto(std::vector<Item>& out, size_t n) {
+    for (size_t i = 0; i < n; ++i) out.push_back(std::move(items_[head_ + i]));
+    head_ += n;
+    if (head_ == items_.size()) {
+      items_.clear();  // keeps the capacity
+      head_ = 0;
+    } else if (head_ >= 4096 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<Item> items_;
+  size_t head_ = 0;
+};
+
 struct ChainRef {
   int64_t chain_id = 0;
   int64_t leaf_cert_id = 0;
@@ -144,7 +170,8 @@ struct Store::Impl {
   mutable std::mutex mu;
   std::condition_variable wake;  // writer: items, commands or stop
   std::condition_variable done;  // Flush waiters
-  std::deque<Item> queue;
+  store_internal::ItemQueue queue;
+  std::vector<Item> batch;  // the writer's current batch (its capacity is kept)
   std::deque<std::function<void()>> commands;
   uint64_t next_seq = 1;
   uint64_t done_seq = 0;
@@ -181,6 +208,14 @@ struct Store::Impl {
   std::vector<std::string> batch_new_certs;
   uint64_t batch_certs_without_der = 0;
   std::string key_buf;  // scratch for cache keys
+  // The dictionary id of the last text of each probe column (version, cipher,
+  // ...): consecutive probes mostly repeat them, and a compare is cheaper
+  // than a hash lookup.
+  struct LastString {
+    std::string text;
+    int64_t id = 0;
+  };
+  LastString last_strings[7];
 
   void ClearCaches() {
     origin_ids.clear();
@@ -192,6 +227,7 @@ struct Store::Impl {
     chain_last_seen.clear();
     states.clear();
     dirty_states.clear();
+    for (LastString& l : last_strings) l = LastString{};
     certs_without_der.clear();
     certs_without_der_loaded = false;
   }
