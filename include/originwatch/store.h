@@ -197,7 +197,7 @@ class Store {
     // Items per transaction while more than 4 x batch_max_items wait: a writer
     // that falls behind catches up with fewer, larger commits. Never less than
     // batch_max_items.
-    int deep_batch_max_items = 8192;
+    int deep_batch_max_items = 32768;
     int batch_max_ms = 200;         // longest an item waits for its batch to fill
     int busy_timeout_ms = 5000;     // PRAGMA busy_timeout of the writer connection
     // Called on the writer thread after each batch that wrote at least one item
