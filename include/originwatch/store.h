@@ -9,9 +9,10 @@
 // and counted. The writer commits the queue in batches, one transaction per
 // batch; everything one commit holds (the probe row, its certificates and
 // chain, the variant's new state, the alert states, events and outbox rows) is
-// written in that transaction, inside one savepoint per commit, so a commit is
-// either written whole or not at all: an alert is never lost and never sent
-// for data that was not saved.
+// written in that transaction, and a commit is either written whole or not at
+// all (when one fails, the batch is written again with one savepoint per
+// commit, so the failing one rolls back alone): an alert is never lost and
+// never sent for data that was not saved.
 //
 // Read side: RunQuery() and Report() open the database read-only (they never
 // create a file and refuse every write), so `originwatch query` can run beside
@@ -124,8 +125,8 @@ struct EpisodeRecord {
   int64_t updates = 0;
 };
 
-// Everything the evaluator decided about one input, written in one savepoint
-// of a batch: the probe row (with its certificates, chain and variant state),
+// Everything the evaluator decided about one input, written whole or not at
+// all within a batch: the probe row (with its certificates, chain and variant state),
 // the alert states, the episode counters, the events with their outbox rows,
 // and the open alerts seen again. Either all of it is written or none.
 // The run counts of a variant as the evaluator keeps them (alert.h): the
