@@ -124,7 +124,10 @@ struct Item {
 
 // The writer's FIFO: one vector and the index of its head, so that queuing
 // and taking items allocate nothing in the steady state (a deque allocates
-// and frees a node per item once an item outgrows its 512-byte blocks).
+// and frees a node per item once an item outgrows its 512-byte blocks). The
+// vector keeps its peak capacity (at most Options::queue_capacity items, about
+// 1 kB each, moved-from); giving it back after each burst measured 15-20 %
+// slower in store_bench.
 class ItemQueue {
  public:
   size_t size() const { return items_.size() - head_; }
