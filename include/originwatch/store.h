@@ -9,9 +9,10 @@
 // and counted. The writer commits the queue in batches, one transaction per
 // batch; everything one commit holds (the probe row, its certificates and
 // chain, the variant's new state, the alert states, events and outbox rows) is
-// written in that transaction, inside one savepoint per commit, so a commit is
-// either written whole or not at all: an alert is never lost and never sent
-// for data that was not saved.
+// written in that transaction, and a commit is either written whole or not at
+// all (when one fails, the batch is written again with one savepoint per
+// commit, so the failing one rolls back alone): an alert is never lost and
+// never sent for data that was not saved.
 //
 // Read side: RunQuery() and Report() open the database read-only (they never
 // create a file and refuse every write), so `originwatch query` can run beside
@@ -31,6 +32,7 @@
 #include <variant>
 #include <vector>
 
+#include "originwatch/known_certs.h"
 #include "originwatch/probe.h"
 #include "originwatch/status.h"
 
@@ -123,8 +125,8 @@ struct EpisodeRecord {
   int64_t updates = 0;
 };
 
-// Everything the evaluator decided about one input, written in one savepoint
-// of a batch: the probe row (with its certificates, chain and variant state),
+// Everything the evaluator decided about one input, written whole or not at
+// all within a batch: the probe row (with its certificates, chain and variant state),
 // the alert states, the episode counters, the events with their outbox rows,
 // and the open alerts seen again. Either all of it is written or none.
 // The run counts of a variant as the evaluator keeps them (alert.h): the
@@ -193,12 +195,24 @@ class Store {
     std::string path;
     size_t queue_capacity = 65536;  // items waiting for the writer; beyond: dropped
     int batch_max_items = 512;      // items per transaction
+    // Items per transaction while more than 4 x batch_max_items wait: a writer
+    // that falls behind catches up with fewer, larger commits. Never less than
+    // batch_max_items.
+    int deep_batch_max_items = 32768;
     int batch_max_ms = 200;         // longest an item waits for its batch to fill
     int busy_timeout_ms = 5000;     // PRAGMA busy_timeout of the writer connection
     // Called on the writer thread after each batch that wrote at least one item
     // has committed (e.g. to wake the webhook sender: the outbox rows are now
     // visible). Must not block.
     std::function<void()> on_committed;
+    // The fingerprints the store holds (known_certs.h), shared with the engine;
+    // may be null. Open adds every stored certificate that has its DER; after
+    // each commit the writer adds the certificates that transaction stored
+    // with their DER; retention removes the ones it deletes. A CertInfo with an empty `der` is
+    // accepted: an existing row is only referenced (its DER is never replaced
+    // by an empty one); a missing row is stored with its facts and an empty
+    // DER (Stats::certs_without_der), filled in when a later result brings it.
+    std::shared_ptr<KnownCertificates> known_certs;
   };
 
   struct Stats {
@@ -210,6 +224,8 @@ class Store {
     uint64_t pruned = 0;              // probe rows deleted by Prune
     uint64_t write_errors = 0;        // items rolled back (hook failure, SQLite error)
     uint64_t queue_depth = 0;         // items waiting now (not yet taken by the writer)
+    uint64_t writer_cpu_ns = 0;       // CPU time of the writer thread, as of its last batch
+    uint64_t certs_without_der = 0;   // certificate rows stored without DER (empty CertInfo::der)
   };
 
   // Opens or creates the database, applies the missing migrations (each in a

@@ -123,6 +123,7 @@ int RunAgent(const AgentArgs& args) {
   auto known_certs = std::make_shared<KnownCertificates>();
   Store::Options sopts;
   sopts.path = cfg.database;
+  sopts.known_certs = known_certs;
   // Events committed with a batch are delivered at once, not at the sender's
   // next poll. The sender starts after the store: until then the slot is empty.
   auto sender_slot = std::make_shared<std::atomic<WebhookSender*>>(nullptr);

@@ -4,45 +4,69 @@
 // back. Writer thread only.
 #include <sqlite3.h>
 
+#include <type_traits>
+
 #include "store/store_impl.h"
 
 namespace originwatch {
 
 using namespace store_internal;  // NOLINT: this component's own helpers
 
+// Runs one slot statement with ?1 = text and ?2 = an integer or a second
+// text, bound without copies (the commit outlives the step).
+namespace {
+
+template <typename Second>
+Status RunPair(sqlite3* db, Result<sqlite3_stmt*> stmt, const std::string& first,
+               const Second& second) {
+  if (!stmt.ok()) return stmt.status();
+  Binder b(*stmt);
+  b.Text(1, first);
+  if constexpr (std::is_same_v<Second, std::string>) {
+    b.Text(2, second);
+  } else {
+    b.Int(2, second);
+  }
+  if (!b.ok()) return SqliteError(db, "bind");
+  return StepReset(db, *stmt);
+}
+
+}  // namespace
+
 Status Store::Impl::WriteAlerts(const Commit& c) {
   for (const StateRecord& st : c.states) {
-    Status s = st.erase ? Run(raw(), stmts, "DELETE FROM alert_state WHERE key = ?1", {st.key})
-                        : Run(raw(), stmts,
-                              "INSERT INTO alert_state (key, state, updated_ms) VALUES (?1, ?2, ?3) "
-                              "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
-                              "updated_ms = excluded.updated_ms",
-                              {st.key, st.value, c.at_ms});
+    Status s;
+    if (st.erase) {
+      auto stmt = Stmt(kSqlDeleteAlertState);
+      if (!stmt.ok()) return stmt.status();
+      if (!Binder(*stmt).Text(1, st.key).ok()) return SqliteError(raw(), "bind");
+      s = StepReset(raw(), *stmt);
+    } else {
+      auto stmt = Stmt(kSqlUpsertAlertState);
+      if (!stmt.ok()) return stmt.status();
+      if (!Binder(*stmt).Text(1, st.key).Text(2, st.value).Int(3, c.at_ms).ok()) {
+        return SqliteError(raw(), "bind");
+      }
+      s = StepReset(raw(), *stmt);
+    }
     if (!s.ok()) return s;
   }
   for (const EpisodeRecord& e : c.episodes) {
-    Status s = Run(raw(), stmts,
-                   "INSERT INTO alert_episodes (dedup_key, episode, updates) VALUES (?1, ?2, ?3) "
-                   "ON CONFLICT (dedup_key) DO UPDATE SET episode = excluded.episode, "
-                   "updates = excluded.updates",
-                   {e.dedup_key, e.episode, e.updates});
-    if (!s.ok()) return s;
+    auto stmt = Stmt(kSqlUpsertEpisode);
+    if (!stmt.ok()) return stmt.status();
+    if (!Binder(*stmt).Text(1, e.dedup_key).Int(2, e.episode).Int(3, e.updates).ok()) {
+      return SqliteError(raw(), "bind");
+    }
+    if (Status s = StepReset(raw(), *stmt); !s.ok()) return s;
   }
   for (const EventRecord& e : c.events) {
     if (Status s = WriteEvent(e); !s.ok()) return s;
   }
   for (const std::string& key : c.seen_keys) {
-    Status s = Run(raw(), stmts,
-                   "UPDATE alerts SET last_seen_ms = max(last_seen_ms, ?2) "
-                   "WHERE dedup_key = ?1 AND resolved_ms IS NULL",
-                   {key, c.at_ms});
-    if (!s.ok()) return s;
+    if (Status s = RunPair(raw(), Stmt(kSqlSeenKey), key, c.at_ms); !s.ok()) return s;
   }
   for (const auto& [key, origins] : c.alert_origins) {
-    Status s = Run(raw(), stmts,
-                   "UPDATE alerts SET origin = ?2 WHERE dedup_key = ?1 AND resolved_ms IS NULL",
-                   {key, origins});
-    if (!s.ok()) return s;
+    if (Status s = RunPair(raw(), Stmt(kSqlAlertOrigins), key, origins); !s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -141,6 +141,20 @@ Result<sqlite3_stmt*> StmtCache::Get(std::string_view sql) {
   return s;
 }
 
+Result<sqlite3_stmt*> StmtCache::Get(size_t slot, std::string_view sql) {
+  if (slot >= slots_.size()) slots_.resize(slot + 1);
+  StmtPtr& stmt = slots_[slot];
+  if (!stmt) {
+    auto prepared = Prepare(db_, sql);
+    if (!prepared.ok()) return prepared.status();
+    stmt = std::move(prepared).value();
+  } else {
+    sqlite3_reset(stmt.get());
+    sqlite3_clear_bindings(stmt.get());
+  }
+  return stmt.get();
+}
+
 std::string ParentDir(const std::string& path) {
   auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";

@@ -48,12 +48,18 @@ Result<QueryResult> CollectRows(sqlite3* db, sqlite3_stmt* stmt);
 Result<int64_t> QueryInt(sqlite3* db, std::string_view sql);
 
 // Prepared statements keyed by their SQL text, prepared on first use and reset
-// (bindings cleared) on each Get.
+// (bindings cleared) on each Get. The statements of the write path also have a
+// slot (a small integer, store_impl.h Sql): Get(slot, sql) finds them by index,
+// without hashing their text.
 class StmtCache {
  public:
   explicit StmtCache(sqlite3* db) : db_(db) {}
   Result<sqlite3_stmt*> Get(std::string_view sql);
-  void Clear() { stmts_.clear(); }
+  Result<sqlite3_stmt*> Get(size_t slot, std::string_view sql);
+  void Clear() {
+    stmts_.clear();
+    slots_.clear();
+  }
 
  private:
   // Transparent hash: look up by string_view without building a std::string.
@@ -63,6 +69,32 @@ class StmtCache {
   };
   sqlite3* db_;
   std::unordered_map<std::string, StmtPtr, Hash, std::equal_to<>> stmts_;
+  std::vector<StmtPtr> slots_;
+};
+
+// Binds parameters of one row by index and remembers the first failure.
+// Text and blobs are bound SQLITE_STATIC: the caller keeps them alive and
+// unchanged until the statement is stepped and reset.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* s) : s_(s) {}
+  Binder& Int(int i, int64_t v) { return Check(sqlite3_bind_int64(s_, i, v)); }
+  Binder& Null(int i) { return Check(sqlite3_bind_null(s_, i)); }
+  Binder& Text(int i, const std::string& v) {
+    return Check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+  }
+  Binder& NullIfNegative(int i, int64_t v) { return v < 0 ? Null(i) : Int(i, v); }
+  Binder& IdOrNull(int i, int64_t v) { return v == 0 ? Null(i) : Int(i, v); }
+  Binder& TextOrNull(int i, const std::string& v) { return v.empty() ? Null(i) : Text(i, v); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+
+ private:
+  Binder& Check(int rc) {
+    if (rc_ == SQLITE_OK) rc_ = rc;
+    return *this;
+  }
+  sqlite3_stmt* s_;
+  int rc_ = SQLITE_OK;
 };
 
 // Parent directory of a path ("." if none).

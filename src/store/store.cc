@@ -111,7 +111,13 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
     return Status::IoError(prefix + ": cannot switch to WAL mode (journal_mode is " + journal +
                            ")");
   }
-  if (Status s = ExecSql(raw, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"); !s.ok()) {
+  // temp_store: the statement journals of the writer's upserts stay in memory.
+  // cache_size: 32 MiB (negative = KiB), so that a large batch's dirty pages
+  // are not spilled to the WAL before its commit.
+  if (Status s = ExecSql(raw,
+                         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                         "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;");
+      !s.ok()) {
     return Status::IoError(prefix + ": " + s.message());
   }
   if (Status s = store_internal::ApplyMigrations(raw, path, store_internal::EmbeddedMigrations());
@@ -119,6 +125,9 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
     return s;
   }
   impl->stmts = StmtCache(raw);
+  if (Status s = impl->LoadKnownCertificates(); !s.ok()) {
+    return Status::IoError(prefix + ": reading certificates: " + s.message());
+  }
   impl->running = true;
   Impl* p = impl.get();
   impl->thread = std::thread([p] {
@@ -205,114 +214,6 @@ Status Store::Impl::RunOnWriter(std::function<Status()> fn) {
   return result.get();
 }
 
-void Store::Impl::WriterLoop() {
-  const auto batch_wait = std::chrono::milliseconds(options.batch_max_ms);
-  const size_t batch_max = static_cast<size_t>(options.batch_max_items);
-  std::unique_lock<std::mutex> lk(mu);
-  for (;;) {
-    wake.wait(lk, [&] { return stopping || !commands.empty() || !queue.empty(); });
-    if (!commands.empty()) {
-      auto cmd = std::move(commands.front());
-      commands.pop_front();
-      lk.unlock();
-      cmd();
-      lk.lock();
-      continue;
-    }
-    if (queue.empty()) {
-      if (stopping) break;
-      continue;
-    }
-    // Let the batch fill up, unless someone waits for it.
-    wake.wait_for(lk, batch_wait, [&] {
-      return stopping || flush_waiters > 0 || queue.size() >= batch_max || !commands.empty();
-    });
-    std::vector<Item> items;
-    size_t n = std::min(queue.size(), batch_max);
-    items.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      items.push_back(std::move(queue.front()));
-      queue.pop_front();
-    }
-    lk.unlock();
-    WriteBatch(items);
-    lk.lock();
-    done_seq = items.back().seq;
-    done.notify_all();
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Writing one batch
-
-void Store::Impl::WriteBatch(std::vector<Item>& items) {
-  sqlite3* d = raw();
-  // busy_timeout already waited inside each attempt; keep trying while the
-  // store is open (another process holds the write lock), give up on close.
-  Status begin;
-  for (int attempt = 0;; ++attempt) {
-    begin = ExecSql(d, "BEGIN IMMEDIATE");
-    if (begin.ok() || begin.code() != Status::Code::kUnavailable) break;
-    std::lock_guard<std::mutex> lk(mu);
-    if (stopping && attempt > 0) break;
-  }
-  if (!begin.ok()) {
-    std::fprintf(stderr, "originwatch: store: %zu results not written: %s\n", items.size(),
-                 begin.message().c_str());
-    std::lock_guard<std::mutex> lk(mu);
-    stats.write_errors += items.size();
-    return;
-  }
-  size_t written = 0, failed = 0, probes = 0;
-  for (Item& item : items) {
-    Status s = Run(d, stmts, "SAVEPOINT item", {});
-    if (s.ok()) s = WriteItem(item);
-    if (s.ok()) {
-      s = Run(d, stmts, "RELEASE item", {});
-      if (s.ok()) {
-        ++written;
-        probes += item.commit.probe.has_value();
-        continue;
-      }
-    }
-    if (item.commit.probe) {
-      std::fprintf(stderr, "originwatch: store: result of %s %s not written: %s\n",
-                   item.commit.probe->spec.origin.c_str(), item.commit.probe->VariantLabel().c_str(),
-                   s.message().c_str());
-    } else {
-      std::fprintf(stderr, "originwatch: store: alert state not written: %s\n", s.message().c_str());
-    }
-    (void)ExecSql(d, "ROLLBACK TO item; RELEASE item;");
-    ClearCaches();
-    ++failed;
-  }
-  Status s = Status::Ok();
-  for (const auto& [chain_id, ts] : chain_last_seen) {
-    s = Run(d, stmts, "UPDATE chains SET last_seen = max(last_seen, ?2) WHERE id = ?1",
-            {chain_id, ts});
-    if (!s.ok()) break;
-  }
-  chain_last_seen.clear();
-  if (s.ok()) s = ExecSql(d, "COMMIT");
-  if (!s.ok()) {
-    std::fprintf(stderr, "originwatch: store: batch of %zu results not written: %s\n", items.size(),
-                 s.message().c_str());
-    (void)ExecSql(d, "ROLLBACK");
-    ClearCaches();
-    failed += written;
-    written = 0;
-    probes = 0;
-  }
-  // Before the counters move, so that Flush() returns only after the callback
-  // of the batches it waited for has run.
-  if (written > 0 && options.on_committed) options.on_committed();
-  std::lock_guard<std::mutex> lk(mu);
-  stats.committed += probes;
-  stats.commits += written;
-  stats.write_errors += failed;
-  if (written > 0) ++stats.batches;
-}
-
 // ---------------------------------------------------------------------------
 // Commands
 
@@ -386,113 +287,6 @@ Status Store::RecordDelivery(const DeliveryRecord& d) {
     if (!s.ok()) (void)ExecSql(db, "ROLLBACK");
     return s;
   });
-}
-
-Result<int64_t> Store::Impl::PruneStep(int64_t cutoff, int max_rows) {
-  sqlite3* d = raw();
-  if (Status s = ExecSql(d, "BEGIN IMMEDIATE"); !s.ok()) return s;
-  Status s = Run(d, stmts,
-                 "DELETE FROM probes WHERE id IN "
-                 "(SELECT id FROM probes WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
-                 {cutoff, int64_t{max_rows}});
-  int64_t n = sqlite3_changes64(d);
-  if (s.ok()) s = ExecSql(d, "COMMIT");
-  if (!s.ok()) {
-    (void)ExecSql(d, "ROLLBACK");
-    return s;
-  }
-  return n;
-}
-
-Status Store::Impl::PruneFinish(int64_t cutoff) {
-  sqlite3* d = raw();
-  if (Status s = ExecSql(d, "BEGIN IMMEDIATE"); !s.ok()) return s;
-  Status s = Run(d, stmts, "DELETE FROM leaf_changes WHERE ts < ?1", {cutoff});
-  // A chain whose newest probe is older than the cutoff has no probe left.
-  if (s.ok()) s = Run(d, stmts, "DELETE FROM chains WHERE last_seen < ?1", {cutoff});
-  if (s.ok()) {
-    s = Run(d, stmts,
-            "DELETE FROM certificates WHERE "
-            "NOT EXISTS (SELECT 1 FROM chain_certs cc WHERE cc.cert_id = certificates.id) AND "
-            "NOT EXISTS (SELECT 1 FROM leaf_changes l WHERE l.old_cert_id = certificates.id) AND "
-            "NOT EXISTS (SELECT 1 FROM leaf_changes l WHERE l.new_cert_id = certificates.id)",
-            {});
-  }
-  // Dictionary texts no probe row references any more (error texts can be
-  // unique per probe: a timeout names the bytes it read), so the dictionary
-  // stays bounded by retention like the probes. One scan of probes.
-  if (s.ok()) {
-    s = Run(d, stmts,
-            "DELETE FROM strings WHERE id NOT IN ("
-            "SELECT version_id FROM probes WHERE version_id IS NOT NULL UNION "
-            "SELECT cipher_id FROM probes WHERE cipher_id IS NOT NULL UNION "
-            "SELECT group_id FROM probes WHERE group_id IS NOT NULL UNION "
-            "SELECT alpn_id FROM probes WHERE alpn_id IS NOT NULL UNION "
-            "SELECT verify_error_id FROM probes WHERE verify_error_id IS NOT NULL UNION "
-            "SELECT missing_names_id FROM probes WHERE missing_names_id IS NOT NULL UNION "
-            "SELECT error_id FROM probes WHERE error_id IS NOT NULL)",
-            {});
-  }
-  if (s.ok()) {
-    s = Run(d, stmts,
-            "DELETE FROM dns_answers WHERE id NOT IN "
-            "(SELECT dns_answer_id FROM probes WHERE dns_answer_id IS NOT NULL)",
-            {});
-  }
-  // The alert tables (schema/002): finished deliveries, events nothing still
-  // waits to deliver, and alerts resolved before the cutoff. Open alerts and
-  // pending outbox rows are never pruned, however old.
-  if (s.ok()) {
-    s = Run(d, stmts,
-            "DELETE FROM deliveries WHERE outbox_id IN "
-            "(SELECT id FROM outbox WHERE done_ms IS NOT NULL AND done_ms < ?1)",
-            {cutoff});
-  }
-  if (s.ok()) s = Run(d, stmts, "DELETE FROM outbox WHERE done_ms IS NOT NULL AND done_ms < ?1", {cutoff});
-  if (s.ok()) {
-    s = Run(d, stmts,
-            "DELETE FROM alert_events WHERE at_ms < ?1 AND "
-            "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_row = alert_events.id) AND "
-            "(alert_id IS NULL OR alert_id IN (SELECT id FROM alerts WHERE resolved_ms IS NOT NULL))",
-            {cutoff});
-  }
-  if (s.ok()) {
-    s = Run(d, stmts,
-            "DELETE FROM alerts WHERE resolved_ms IS NOT NULL AND resolved_ms < ?1 AND "
-            "NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = alerts.id)",
-            {cutoff});
-  }
-  if (s.ok()) s = ExecSql(d, "COMMIT");
-  if (!s.ok()) (void)ExecSql(d, "ROLLBACK");
-  ClearCaches();
-  return s;
-}
-
-Status Store::Prune(int64_t older_than_ms, int max_rows_per_step) {
-  Impl* m = impl_.get();
-  if (max_rows_per_step < 1) max_rows_per_step = 1;
-  for (;;) {
-    int64_t deleted = 0;
-    Status s = m->RunOnWriter([&]() -> Status {
-      auto n = m->PruneStep(older_than_ms, max_rows_per_step);
-      if (!n.ok()) return n.status();
-      deleted = *n;
-      return Status::Ok();
-    });
-    if (!s.ok()) {
-      return Status::IoError("database \"" + m->options.path + "\": retention: " + s.message());
-    }
-    {
-      std::lock_guard<std::mutex> lk(m->mu);
-      m->stats.pruned += static_cast<uint64_t>(deleted);
-    }
-    if (deleted < max_rows_per_step) break;
-  }
-  Status s = m->RunOnWriter([&]() -> Status { return m->PruneFinish(older_than_ms); });
-  if (!s.ok()) {
-    return Status::IoError("database \"" + m->options.path + "\": retention: " + s.message());
-  }
-  return Status::Ok();
 }
 
 }  // namespace originwatch
