@@ -47,6 +47,14 @@ struct EngineOptions {
   uint64_t ca_digest = 0;
 };
 
+// Sets OpenSSL up for many handshakes (src/tls/key_decoding.h: OpenSSL's
+// built-in EC and RSA key methods, so that certificates decode without the
+// provider decoders). Process-wide; call it first thing in main(), before any
+// certificate or key is parsed, so that every key of the process is of one
+// kind. Engine::Create calls it too. Returns whether the built-in methods are
+// in use (ORIGINWATCH_PROVIDER_KEYS=1 turns them off).
+bool PrepareOpenSsl();
+
 // A digest of the CA bundle's contents (ca_file "" = the system bundle); 0 if
 // it cannot be read. For change detection, not for security.
 uint64_t CaBundleDigest(const std::string& ca_file);

@@ -8,10 +8,12 @@
 #include "cli/history_cmds.h"
 #include "originwatch/agent.h"
 #include "originwatch/config.h"
+#include "originwatch/engine.h"
 
 int main(int argc, char** argv) {
   using namespace originwatch;
   using namespace originwatch::cli;
+  PrepareOpenSsl();  // before any certificate or key is parsed
   CLI::App app{"originwatch: watches TLS origins and explains why a handshake fails"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "originwatch 0.1.0");

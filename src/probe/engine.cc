@@ -47,6 +47,7 @@
 #include "core/ring.h"
 #include "tls/context.h"
 #include "tls/handshake.h"
+#include "tls/key_decoding.h"
 
 namespace originwatch {
 namespace {
@@ -459,6 +460,8 @@ tls::ContextOptions ContextOptionsOf(const EngineOptions& options) {
   return copts;
 }
 }  // namespace
+
+bool PrepareOpenSsl() { return tls::UseBuiltinKeyMethods(); }
 
 uint64_t CaBundleDigest(const std::string& ca_file) {
   FILE* f = std::fopen(ca_file.empty() ? tls::DefaultCaFile() : ca_file.c_str(), "rb");

@@ -7,6 +7,7 @@
 
 #include "tls/chain_cache.h"
 #include "tls/handshake.h"
+#include "tls/key_decoding.h"
 
 namespace originwatch::tls {
 
@@ -92,6 +93,8 @@ ClientContexts::~ClientContexts() {
 }
 
 Result<std::unique_ptr<ClientContexts>> ClientContexts::Create(const ContextOptions& options) {
+  // Before any certificate is parsed, the CA bundle's included.
+  UseBuiltinKeyMethods();
   auto out = std::make_unique<ClientContexts>();
   if (options.cache_chains) out->cache_ = std::make_unique<ChainCache>();
   out->known_ = options.known_certs;

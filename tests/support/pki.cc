@@ -1,5 +1,12 @@
 #include "support/pki.h"
 
+#include "tls/key_decoding.h"
+
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+
+#include <functional>
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
@@ -127,10 +134,30 @@ CertSpec LeafSpec(const CertOptions& o) {
   return spec;
 }
 
+// Every test process that uses the PKI runs with the key methods the engine
+// uses (src/tls/key_decoding.h), from before its first key: one kind of key
+// in the whole process, as in the originwatch binary.
+const bool kBuiltinKeyMethods = tls::UseBuiltinKeyMethods();
+
+// Keys are generated through EVP_PKEY_CTX controls, which work whether the
+// process uses OpenSSL's provider key methods or its built-in ones (the
+// engine's tls layer selects the built-in ones: src/tls/key_decoding.h);
+// EVP_EC_gen and EVP_RSA_gen only work with the providers.
+EvpPkeyPtr Keygen(int type, const std::function<bool(EVP_PKEY_CTX*)>& params) {
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new_id(type, nullptr),
+                                                                  EVP_PKEY_CTX_free);
+  OW_CHECK(ctx != nullptr);
+  OW_CHECK(EVP_PKEY_keygen_init(ctx.get()) == 1);
+  OW_CHECK(params(ctx.get()));
+  EVP_PKEY* key = nullptr;
+  OW_CHECK(EVP_PKEY_keygen(ctx.get(), &key) == 1 && key != nullptr);
+  return EvpPkeyPtr(key);
+}
+
 EvpPkeyPtr NewEcKey() {
-  EvpPkeyPtr key(EVP_EC_gen("P-256"));
-  OW_CHECK(key != nullptr);
-  return key;
+  return Keygen(EVP_PKEY_EC, [](EVP_PKEY_CTX* c) {
+    return EVP_PKEY_CTX_set_ec_paramgen_curve_nid(c, NID_X9_62_prime256v1) == 1;
+  });
 }
 
 }  // namespace
@@ -212,8 +239,9 @@ EvpPkeyPtr Pki::NewKey(KeyKind kind) const {
   if (kind == KeyKind::kEcdsaP256) return NewEcKey();
   std::lock_guard<std::mutex> lock(cache_->mu);
   if (cache_->rsa == nullptr) {
-    cache_->rsa.reset(EVP_RSA_gen(2048));
-    OW_CHECK(cache_->rsa != nullptr);
+    cache_->rsa = Keygen(EVP_PKEY_RSA, [](EVP_PKEY_CTX* c) {
+      return EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048) == 1;
+    });
   }
   return RefPkey(cache_->rsa.get());
 }
