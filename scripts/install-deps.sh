@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git python3 openssl ca-certificates
   liburing-dev libssl-dev libtomlplusplus-dev libsqlite3-dev sqlite3 libc-ares-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-  libcli11-dev dnsmasq-base nginx-light prometheus-blackbox-exporter
+  libcli11-dev dnsmasq-base libjemalloc-dev nginx-light prometheus-blackbox-exporter
 )
 
 missing=()
