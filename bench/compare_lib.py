@@ -83,11 +83,13 @@ http {
            'interval = "%s"' % a.interval,
            'timeout = "10s"',
            "max_in_flight = %d" % a.max_in_flight,
-           "engine_threads = 1",
+           "engine_threads = %d" % a.engine_threads,
            'ca_file = "%s/ca.pem"' % d,
-           'log_level = "warn"']
-    width = len(str(a.origins - 1))
-    for i, x in enumerate(addrs):
+           'log_level = "info"']
+    variants = a.variants or a.origins
+    width = len(str(variants - 1))
+    for i in range(variants):
+        x = addrs[i % len(addrs)]
         out += ["", "[[origin]]", 'name = "o%s"' % str(i).zfill(width), 'host = "bench.test"',
                 "port = %d" % port, 'connect = ["%s"]' % x]
     write(os.path.join(d, "agent.toml"), "\n".join(out) + "\n")
@@ -328,6 +330,9 @@ def cmd_report(a):
           "process / successful handshakes (reference: client SSL calls only)"
           % (a.origins, a.seconds, ", relay delay %d ms each way" % a.delay_ms if a.delay_ms else "",
              a.workers))
+    for r in rows:
+        if r.get("drift"):
+            print("%s: start drift (actual start - due time) %s" % (r["tool"], r["drift"]))
     print("machine: %s, %s cores, kernel %s, %s, %s, %s"
           % (m["cpu"], m["nproc"], m["kernel"], m["openssl"], m["nginx"], m["date"]))
     if a.json:
@@ -354,6 +359,8 @@ def main(argv):
     g.add_argument("--probe-port", type=int, default=8443)
     g.add_argument("--interval", default="250ms")
     g.add_argument("--max-in-flight", type=int, default=256)
+    g.add_argument("--engine-threads", type=int, default=1)
+    g.add_argument("--variants", type=int, default=0)
     w = sub.add_parser("wait-tcp")
     w.add_argument("--addr", required=True)
     w.add_argument("--port", type=int, required=True)

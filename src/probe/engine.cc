@@ -41,6 +41,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 
@@ -456,7 +457,10 @@ tls::ContextOptions ContextOptionsOf(const EngineOptions& options) {
   copts.ca_file = options.ca_file;
   copts.request_ocsp = options.request_ocsp;
   copts.known_certs = options.known_certs;
-  copts.cache_chains = options.cache_chains;
+  // ORIGINWATCH_CHAIN_CACHE=0: every chain verified and its facts extracted
+  // anew (the cold-cache figure of bench/README.md).
+  const char* cache_env = std::getenv("ORIGINWATCH_CHAIN_CACHE");
+  copts.cache_chains = options.cache_chains && !(cache_env != nullptr && std::string(cache_env) == "0");
   return copts;
 }
 }  // namespace
