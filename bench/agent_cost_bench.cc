@@ -22,6 +22,8 @@
 //   BM_EvaluatorOnResult  Evaluator::OnResult per result (one diagnosis of the
 //                         origin, the rules in memory, the Commit); the commits
 //                         are kept and freed outside the timing.
+//   BM_EvaluatorSharedLeafFirstRound/N  the first round of N origins serving
+//                         one certificate: per-result cost flat in N.
 //   BM_PipelineWithStore  OnResult, then Store::Enqueue of the Commit into a
 //                         SQLite file, with a Flush at the end of every round
 //                         inside the timing: the writer thread's transactions
@@ -202,6 +204,68 @@ void BM_EngineThreadShare(benchmark::State& state) {
   ReportCounters(state, static_cast<int64_t>(completed.load()), cpu_ns, refused, warm, ev->stats());
 }
 BENCHMARK(BM_EngineThreadShare)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The first round of N origins that all serve one certificate (a CDN's, say):
+// every result is a new variant of the same leaf. The cost per result must not
+// grow with N (it did: the serving set was rebuilt for every new variant).
+void BM_EvaluatorSharedLeafFirstRound(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const int64_t t0 = UnixNowMs();
+  AgentConfig cfg;
+  cfg.source_path = "agent_cost_bench.toml";
+  cfg.database = ":memory:";
+  cfg.profiles = BuiltinProfiles();
+  const CertInfo leaf = TestLeaf("cdn.example.net", {"*.example.net"}, t0 / 1000, 60, KeyType::kEc);
+  const CertInfo inter = TestIntermediate(t0 / 1000);
+  std::vector<ProbeResult> results;
+  for (int i = 0; i < n; ++i) {
+    OriginConfig o;
+    o.name = "s" + std::to_string(i);
+    o.host = o.name + ".example.net";
+    o.connect = {AddressOf(i % 60000)};
+    o.sni = {o.host};
+    o.expect_names = {o.host};
+    o.profiles = {"modern"};
+    o.interval_ms = kIntervalMs;
+    o.timeout_ms = cfg.timeout_ms;
+    o.connect_timeout_ms = cfg.connect_timeout_ms;
+    o.line = i + 1;
+    ProbeSpec spec = TestSpec(o.name, o.host, o.connect[0], o.host, "modern");
+    ProbeResult r = WithNamesCovered(OkResult(spec, 0, {leaf, inter}));
+    r.started_at_ms = t0 + static_cast<int64_t>(i) * kIntervalMs / n;
+    results.push_back(std::move(r));
+    cfg.origins.push_back(std::move(o));
+  }
+  auto config = BuildEvaluatorConfig(cfg);
+  if (!config.ok()) {
+    state.SkipWithError(config.status().message().c_str());
+    return;
+  }
+  int64_t probes = 0;
+  int64_t cpu_ns = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Evaluator ev(config.value(), AlertSnapshot{});
+    std::vector<ProbeResult> batch = results;
+    std::vector<Commit> commits;
+    commits.reserve(batch.size());
+    state.ResumeTiming();
+    const int64_t c0 = CpuNs(CLOCK_THREAD_CPUTIME_ID);
+    for (ProbeResult& r : batch) {
+      const int64_t now_ms = r.started_at_ms + r.total_ms;
+      commits.push_back(ev.OnResult(std::move(r), now_ms));
+    }
+    cpu_ns += CpuNs(CLOCK_THREAD_CPUTIME_ID) - c0;
+    probes += n;
+    state.PauseTiming();
+    commits.clear();
+    state.ResumeTiming();
+  }
+  state.counters["cpu_per_probe_ns"] = benchmark::Counter(static_cast<double>(cpu_ns) / probes);
+  state.counters["probes/s"] = benchmark::Counter(static_cast<double>(probes), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_EvaluatorSharedLeafFirstRound)->Arg(1000)->Arg(10000)->Arg(50000)->Iterations(1)
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_EvaluatorOnResult(benchmark::State& state) {
   const Rounds rounds(UnixNowMs());

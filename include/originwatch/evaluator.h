@@ -147,11 +147,18 @@ class Evaluator {
     int64_t dns_ttl_ms = 0;
     std::string dns_resolver;
   };
+  // The variants serving one leaf. A CDN certificate may be served by
+  // thousands of origins: everything here is O(log n) per probe; the full list
+  // of origins is built only for an event or an open alert.
   struct Serving {
     std::map<std::string, std::string> variants;  // variant identity -> origin
-    std::vector<std::string> origins;             // distinct, sorted (cache)
+    std::map<std::string, int> origins;           // distinct origins -> their variants serving it
     AlertThresholds strictest;                    // of those origins (cache)
-    bool dirty = true;
+    bool strictest_dirty = true;                  // an origin left, or the configuration changed
+    enum class Added { kNo, kVariant, kVariantAndOrigin };
+    Added Add(const std::string& identity, const std::string& origin);
+    bool Remove(const std::string& identity);  // true if that variant served it
+    std::vector<std::string> OriginList() const;  // sorted
   };
 
   void Persist(const std::string& origin, const std::string& vkey, Variant& v, Commit& c);

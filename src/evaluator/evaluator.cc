@@ -32,8 +32,8 @@ Evaluator::Evaluator(std::shared_ptr<const EvaluatorConfig> config, const AlertS
       v.persisted = v.state;
       if (!v.state.last_leaf.sha256.empty()) {
         Serving& sv = serving_[v.state.last_leaf.sha256];
-        sv.variants[std::string(kVariantPrefix) + s->origin + "|" + s->variant_key] = s->origin;
-        sv.dirty = true;
+        sv.Add(std::string(kVariantPrefix) + s->origin + "|" + s->variant_key, s->origin);
+        sv.strictest_dirty = true;
         CertInfo& facts = cert_facts_[v.state.last_leaf.sha256];
         facts.sha256_hex = v.state.last_leaf.sha256;
         facts.subject = v.state.last_leaf.subject;

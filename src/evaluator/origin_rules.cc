@@ -27,40 +27,58 @@ std::string JoinComma(const std::vector<std::string>& v) {
 
 // --- certificates --------------------------------------------------------------
 
+Evaluator::Serving::Added Evaluator::Serving::Add(const std::string& identity, const std::string& origin) {
+  if (!variants.emplace(identity, origin).second) return Added::kNo;
+  return ++origins[origin] == 1 ? Added::kVariantAndOrigin : Added::kVariant;
+}
+
+bool Evaluator::Serving::Remove(const std::string& identity) {
+  auto it = variants.find(identity);
+  if (it == variants.end()) return false;
+  auto o = origins.find(it->second);
+  if (o != origins.end() && --o->second <= 0) {
+    origins.erase(o);
+    strictest_dirty = true;  // the strictest may have been the one that left
+  }
+  variants.erase(it);
+  return true;
+}
+
+std::vector<std::string> Evaluator::Serving::OriginList() const {
+  std::vector<std::string> out;
+  out.reserve(origins.size());
+  for (const auto& [origin, n] : origins) out.push_back(origin);
+  return out;
+}
+
 void Evaluator::Serve(const std::string& identity, const std::string& origin, const std::string& old_sha,
                       const std::string& new_sha, int64_t now_ms, Commit& c) {
-  bool newly = false;
-  if (old_sha != new_sha) {
-    if (!old_sha.empty()) {
-      auto it = serving_.find(old_sha);
-      if (it != serving_.end() && it->second.variants.erase(identity) > 0) {
-        it->second.dirty = true;
-        Expiry(old_sha, now_ms, /*force=*/true, c);  // perhaps nobody serves it now
-      }
-    }
-    Serving& sv = serving_[new_sha];
-    newly = sv.variants.emplace(identity, origin).second;
-    sv.dirty |= newly;
-  } else {
-    Serving& sv = serving_[new_sha];
-    if (sv.variants.emplace(identity, origin).second) {
-      sv.dirty = true;
-      newly = true;
-    }
+  if (old_sha != new_sha && !old_sha.empty()) {
+    auto it = serving_.find(old_sha);
+    if (it != serving_.end() && it->second.Remove(identity))
+      Expiry(old_sha, now_ms, /*force=*/true, c);  // perhaps nobody serves it now
   }
-  Expiry(new_sha, now_ms, newly, c);
+  Serving& sv = serving_[new_sha];
+  const Serving::Added added = sv.Add(identity, origin);
+  if (added == Serving::Added::kVariantAndOrigin && !sv.strictest_dirty) {
+    // One more origin: fold its thresholds in, O(1).
+    const AlertThresholds& ot = config_->For(origin);
+    AlertThresholds& t = sv.strictest;
+    t.expiry_warning_days = std::max(t.expiry_warning_days, ot.expiry_warning_days);
+    t.expiry_critical_days = std::max(t.expiry_critical_days, ot.expiry_critical_days);
+    t.lifetime_warning_fraction = std::max(t.lifetime_warning_fraction, ot.lifetime_warning_fraction);
+    t.lifetime_critical_fraction = std::max(t.lifetime_critical_fraction, ot.lifetime_critical_fraction);
+  }
+  Expiry(new_sha, now_ms, added != Serving::Added::kNo, c);
 }
 
 const Evaluator::Serving& Evaluator::ServingOf(const std::string& sha) {
   Serving& sv = serving_[sha];
-  if (sv.dirty) {
-    std::set<std::string> distinct;
-    for (const auto& [identity, origin] : sv.variants) distinct.insert(origin);
-    sv.origins.assign(distinct.begin(), distinct.end());
+  if (sv.strictest_dirty) {
     // Origins sharing a certificate with different thresholds: the strictest
     // (earliest warning) among them applies, each origin's own thresholds.
-    AlertThresholds t = sv.origins.empty() ? config_->global : config_->For(sv.origins.front());
-    for (const std::string& o : sv.origins) {
+    AlertThresholds t = sv.origins.empty() ? config_->global : config_->For(sv.origins.begin()->first);
+    for (const auto& [o, n] : sv.origins) {
       const AlertThresholds& ot = config_->For(o);
       t.expiry_warning_days = std::max(t.expiry_warning_days, ot.expiry_warning_days);
       t.expiry_critical_days = std::max(t.expiry_critical_days, ot.expiry_critical_days);
@@ -68,7 +86,7 @@ const Evaluator::Serving& Evaluator::ServingOf(const std::string& sha) {
       t.lifetime_critical_fraction = std::max(t.lifetime_critical_fraction, ot.lifetime_critical_fraction);
     }
     sv.strictest = t;
-    sv.dirty = false;
+    sv.strictest_dirty = false;
   }
   return sv;
 }
@@ -82,28 +100,33 @@ void Evaluator::Expiry(const std::string& sha, int64_t now_ms, bool force, Commi
   if (facts != cert_facts_.end()) leaf = facts->second;
   leaf.sha256_hex = sha;
   const Serving& sv = ServingOf(sha);
-  const std::vector<std::string>& origins = sv.origins;  // valid until serving_ changes
-  const AlertThresholds& t = sv.strictest;
+  const AlertThresholds t = sv.strictest;
+  const bool nobody = sv.origins.empty();
   auto st = certs_.find(sha);
   const CertExpiryState prev = st == certs_.end() ? CertExpiryState{} : st->second;
-  if (!prev.open && origins.empty()) {
+  if (!prev.open && nobody) {
     if (st != certs_.end()) certs_.erase(st);
     serving_.erase(sha);
     cert_facts_.erase(sha);
     return;
   }
   const std::string alert_key = std::string(rule::kCertExpiry) + "|" + sha;
-  if (!force && !origins.empty()) {
-    // The hot path (every probe of every variant serving the leaf): decide
-    // with one origin, O(1); only an event needs the full list of origins
-    // (a CDN certificate may be shared by thousands).
-    ExpiryEvaluation quick = EvaluateExpiry(prev, leaf, {origins.front()}, t, now_ms);
-    if (!quick.event) {
+  if (!nobody) {
+    // The hot path (every probe of every variant serving the leaf, and every
+    // new variant of a shared leaf): decide with one origin, O(1); only an
+    // event or an open alert whose origins changed needs the full list.
+    ExpiryEvaluation quick = EvaluateExpiry(prev, leaf, {sv.origins.begin()->first}, t, now_ms);
+    if (!quick.event && !(force && quick.state.open)) {
+      const bool changed = quick.state.open != prev.open || quick.state.severity != prev.severity ||
+                           quick.state.since_ms != prev.since_ms;
       if (quick.state.open) c.seen_keys.push_back(alert_key);
+      if (force && changed)
+        c.states.push_back({std::string(kCertPrefix) + sha, CertExpiryStateToJson(quick.state), false});
       certs_[sha] = quick.state;
       return;
     }
   }
+  const std::vector<std::string> origins = sv.OriginList();
   ExpiryEvaluation ev = EvaluateExpiry(prev, leaf, origins, t, now_ms);
   const bool changed = ev.event.has_value() || ev.state.open != prev.open ||
                        ev.state.severity != prev.severity || ev.state.since_ms != prev.since_ms;
@@ -150,10 +173,7 @@ void Evaluator::Retire(const std::string& origin, const std::string& vkey, const
   }
   if (!sha.empty()) {
     auto it = serving_.find(sha);
-    if (it != serving_.end() && it->second.variants.erase(identity) > 0) {
-      it->second.dirty = true;
-      Expiry(sha, now_ms, true, c);
-    }
+    if (it != serving_.end() && it->second.Remove(identity)) Expiry(sha, now_ms, true, c);
   }
 }
 
@@ -242,7 +262,7 @@ Commit Evaluator::OnConfig(std::shared_ptr<const EvaluatorConfig> config, const 
     if (old != config_->origin_hosts.end() && old->second != host) renamed.insert(name);
   }
   config_ = std::move(config);
-  for (auto& [sha, sv] : serving_) sv.dirty = true;  // thresholds may have changed
+  for (auto& [sha, sv] : serving_) sv.strictest_dirty = true;  // thresholds may have changed
   Commit c;
   c.at_ms = now_ms;
   std::vector<std::string> removed;
