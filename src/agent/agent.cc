@@ -234,6 +234,7 @@ int RunAgent(const AgentArgs& args) {
   const int64_t started = UnixNowMs();
   int64_t next_prune = started;
   int64_t next_stats = started + 60000;
+  DriftSummary drift_at_last_stats;
   for (;;) {
     timespec ts{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &ts);
@@ -361,7 +362,8 @@ int RunAgent(const AgentArgs& args) {
               ", skipped (still running) " + std::to_string(skipped) + ", held by caps " +
               std::to_string(deferred) + ", stored " + std::to_string(ss.committed) +
               ", dropped (queue full) " + std::to_string(ss.dropped_queue_full + dropped + es.dropped_by_sink) +
-              "; start drift " + drift.ToString());
+              "; start drift in the last minute " + drift.Since(drift_at_last_stats).ToString());
+      drift_at_last_stats = drift;
       const Resolver::Stats rs = names.resolver_stats();
       Log(LogLevel::kInfo, "",
           "dns: " + std::to_string(rs.requests) + " requests, " + std::to_string(rs.lookups_sent) +

@@ -58,13 +58,25 @@ int64_t DriftSummary::QuantileBoundMs(double q) const {
   return -1;
 }
 
+DriftSummary DriftSummary::Since(const DriftSummary& earlier) const {
+  DriftSummary d = *this;
+  d.total = 0;
+  d.max_ms = -1;  // not known per interval
+  for (size_t i = 0; i < DriftHistogram::kBuckets; ++i) {
+    d.counts[i] = counts[i] >= earlier.counts[i] ? counts[i] - earlier.counts[i] : 0;
+    d.total += d.counts[i];
+  }
+  return d;
+}
+
 std::string DriftSummary::ToString() const {
   auto bound = [&](double q) {
     int64_t b = QuantileBoundMs(q);
     return b < 0 ? std::string("> 10000 ms") : "<= " + std::to_string(b) + " ms";
   };
   if (total == 0) return "no starts";
-  return "p50 " + bound(0.5) + ", p99 " + bound(0.99) + ", max " + std::to_string(max_ms) + " ms (" +
+  return "p50 " + bound(0.5) + ", p99 " + bound(0.99) +
+         (max_ms >= 0 ? ", max " + std::to_string(max_ms) + " ms" : std::string()) + " (" +
          std::to_string(total) + " starts)";
 }
 

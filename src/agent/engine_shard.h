@@ -51,6 +51,9 @@ struct DriftSummary {
   // beyond the last bound.
   int64_t QuantileBoundMs(double q) const;
   std::string ToString() const;  // "p50 <= 1 ms, p99 <= 5 ms, max 37 ms (12000 starts)"
+  // The starts since `earlier` (a previous snapshot of the same shards),
+  // without a max (max_ms -1: a histogram does not keep one per interval).
+  DriftSummary Since(const DriftSummary& earlier) const;
 };
 
 class EngineShard {
