@@ -22,25 +22,21 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <malloc.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "originwatch/engine.h"
 #include "support/pki.h"
+#include "support/server_process.h"
 #include "support/tls_server.h"
 
 using namespace originwatch;
@@ -112,22 +108,6 @@ const char kUsage[] =
     "  against TLS servers in a child process; prints RSS per in-flight handshake at\n"
     "  its peak and RSS per connect still pending (M connects, default N/2).\n";
 
-// A free loopback port (bound to port 0, then released).
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 // The relay binary: --relay-binary, else next to this one (installed), else
 // in the build tree (bench/load/.. /relay).
 std::string FindRelay(const std::string& given) {
@@ -139,92 +119,33 @@ std::string FindRelay(const std::string& given) {
   return "originwatch-delay-relay";
 }
 
-struct Child {
-  pid_t pid = -1;
-  int out = -1;
-};
-
-// Starts a relay and waits (at most 10 s) for its "ready".
-Child StartRelay(const std::string& binary, const std::string& map, int delay_ms) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return {};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  std::string delay = std::to_string(delay_ms);
-  const char* args[] = {binary.c_str(), "--map", map.c_str(), "--delay-ms", delay.c_str(), nullptr};
-  Child c;
-  int rc = posix_spawn(&c.pid, binary.c_str(), &fa, nullptr, const_cast<char**>(args), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    std::fprintf(stderr, "originwatch-load: cannot start %s: %s\n", binary.c_str(), std::strerror(rc));
-    return {};
-  }
-  c.out = fds[0];
-  pollfd pfd{c.out, POLLIN, 0};
-  char buf[16] = {};
-  if (::poll(&pfd, 1, 10000) != 1 || ::read(c.out, buf, sizeof(buf) - 1) < 5 ||
-      std::strncmp(buf, "ready", 5) != 0) {
-    std::fprintf(stderr, "originwatch-load: %s did not say ready\n", binary.c_str());
-    ::kill(c.pid, SIGKILL);
-    ::waitpid(c.pid, nullptr, 0);
-    ::close(c.out);
-    return {};
-  }
-  return c;
+// The leaf every server serves: load.test, with the key the command line asks for.
+CertOptions LoadLeaf(const std::string& key) {
+  return {.dns_names = {"load.test"}, .key = key == "rsa" ? KeyKind::kRsa2048 : KeyKind::kEcdsaP256};
 }
 
-void Stop(Child& c) {
-  if (c.pid <= 0) return;
-  ::kill(c.pid, SIGTERM);
-  ::waitpid(c.pid, nullptr, 0);
-  if (c.out >= 0) ::close(c.out);
-  c = {};
+// An engine that trusts the test root in `ca`; nullptr (said on stderr) if it cannot start.
+std::unique_ptr<Engine> CreateEngine(const std::string& ca) {
+  EngineOptions eo;
+  eo.ca_file = ca;
+  auto engine_or = Engine::Create(eo);
+  if (!engine_or.ok()) {
+    std::fprintf(stderr, "originwatch-load: %s\n", engine_or.status().message().c_str());
+    return nullptr;
+  }
+  return std::move(*engine_or);
 }
 
-// TLS servers in a child process, so that their memory is not ours. The child
-// writes its ports to a pipe and lives until the parent closes the other pipe.
-Child StartServers(const Pki& pki, const std::string& key, int count, std::vector<uint16_t>* ports) {
-  int up[2], down[2];
-  if (::pipe(up) != 0 || ::pipe(down) != 0) return {};
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(up[0]);
-    ::close(down[1]);
-    std::vector<std::unique_ptr<TlsTestServer>> servers;
-    for (int i = 0; i < count; ++i) {
-      ServerOptions so;
-      so.certs.push_back(ServedCert::From(pki.Leaf(
-          {.dns_names = {"load.test"}, .key = key == "rsa" ? KeyKind::kRsa2048 : KeyKind::kEcdsaP256})));
-      servers.push_back(TlsTestServer::Start(so));
-      if (!servers.back()) _exit(1);
-      uint16_t port = servers.back()->port();
-      if (::write(up[1], &port, sizeof(port)) != sizeof(port)) _exit(1);
-    }
-    char b;
-    while (::read(down[0], &b, 1) > 0) {
-    }
-    servers.clear();
-    _exit(0);
-  }
-  ::close(up[1]);
-  ::close(down[0]);
-  for (int i = 0; i < count; ++i) {
-    uint16_t port = 0;
-    if (::read(up[0], &port, sizeof(port)) != sizeof(port)) break;
-    ports->push_back(port);
-  }
-  ::close(up[0]);
-  return Child{pid, down[1]};
-}
-
-void StopServers(Child& c) {
-  if (c.pid <= 0) return;
-  ::close(c.out);  // the child's cue to leave
-  ::waitpid(c.pid, nullptr, 0);
-  c = {};
+ProbeSpec LoadSpec(const std::string& address, uint16_t port, int connect_timeout_ms, int timeout_ms) {
+  ProbeSpec spec;
+  spec.host = "load.test";
+  spec.sni = "load.test";
+  spec.expect_names = {"load.test"};
+  spec.address = address;
+  spec.port = port;
+  spec.timeout_ms = timeout_ms;
+  spec.connect_timeout_ms = connect_timeout_ms;
+  return spec;
 }
 
 int RunMemoryMode(int in_flight, int pending, int delay_ms, const std::string& key,
@@ -240,48 +161,25 @@ int RunMemoryMode(int in_flight, int pending, int delay_ms, const std::string& k
   // open files per process is often 20,000), spread over 4 listen ports.
   const int relays = std::max(2, (in_flight + 4499) / 4500);
   const int servers_wanted = std::max(1, std::min(4, in_flight / 2500));
-  std::vector<uint16_t> server_ports;
-  Child server = StartServers(pki, key, servers_wanted, &server_ports);
-  if (server_ports.size() != static_cast<size_t>(servers_wanted)) {
+  // TLS servers in a child process, so that their memory is not ours.
+  auto server = ServerProcess::Start(pki, servers_wanted, LoadLeaf(key));
+  if (!server || server->ports().size() != static_cast<size_t>(servers_wanted)) {
     std::fprintf(stderr, "originwatch-load: the TLS servers did not start\n");
-    StopServers(server);
     return 1;
   }
-  std::vector<Child> relay_children;
-  std::vector<uint16_t> listen_ports;
-  const std::string binary = FindRelay(relay_binary);
-  for (int r = 0; r < relays; ++r) {
-    std::string map = (dir / ("relay" + std::to_string(r) + ".map")).string();
-    std::ofstream m(map);
-    for (int l = 0; l < 4; ++l) {
-      uint16_t port = FreePort();
-      listen_ports.push_back(port);
-      m << "127.0.0.1:" << port << " 127.0.0.1:" << server_ports[(r * 4 + l) % server_ports.size()] << "\n";
-    }
-    m.close();
-    relay_children.push_back(StartRelay(binary, map, delay_ms));
-    if (relay_children.back().pid <= 0) {
-      for (Child& c : relay_children) Stop(c);
-      StopServers(server);
-      return 1;
-    }
+  std::vector<std::unique_ptr<RelayProcess>> relay_children;
+  std::string error;
+  const std::vector<uint16_t> listen_ports = StartRelays(
+      {.binary = FindRelay(relay_binary), .dir = dir, .relays = relays, .listeners = 4, .delay_ms = delay_ms},
+      server->ports(), &relay_children, &error);
+  if (listen_ports.empty()) {
+    std::fprintf(stderr, "originwatch-load: %s\n", error.c_str());
+    return 1;
   }
 
-  EngineOptions eo;
-  eo.ca_file = ca;
-  auto engine_or = Engine::Create(eo);
-  if (!engine_or.ok()) {
-    std::fprintf(stderr, "originwatch-load: %s\n", engine_or.status().message().c_str());
-    return 1;
-  }
-  auto& engine = *engine_or;
-  ProbeSpec spec;
-  spec.host = "load.test";
-  spec.sni = "load.test";
-  spec.expect_names = {"load.test"};
-  spec.address = "127.0.0.1";
-  spec.timeout_ms = 120000;
-  spec.connect_timeout_ms = 60000;
+  auto engine = CreateEngine(ca);
+  if (!engine) return 1;
+  const ProbeSpec spec = LoadSpec("127.0.0.1", 0, 60000, 120000);
 
   // Pending connects: a listener that never accepts, backlog 0.
   double pending_kib = 0;
@@ -349,8 +247,8 @@ int RunMemoryMode(int in_flight, int pending, int delay_ms, const std::string& k
               (rss_peak - rss0) / 1024.0, in_flight_at_peak,
               static_cast<double>(rss_peak - rss0) / std::max<size_t>(1, peak));
   engine.reset();
-  for (Child& c : relay_children) Stop(c);
-  StopServers(server);
+  relay_children.clear();
+  server.reset();
   std::filesystem::remove_all(dir);
   return ok == in_flight && pending_done == pending ? 0 : 1;
 }
@@ -401,27 +299,12 @@ int main(int argc, char** argv) {
   std::string ca = (std::filesystem::temp_directory_path() / ("ow-load-ca-" + std::to_string(getpid()) + ".pem")).string();
   pki.WriteRootPem(ca);
   ServerOptions so;
-  so.certs.push_back(ServedCert::From(
-      pki.Leaf({.dns_names = {"load.test"}, .key = key == "rsa" ? KeyKind::kRsa2048 : KeyKind::kEcdsaP256})));
+  so.certs.push_back(ServedCert::From(pki.Leaf(LoadLeaf(key))));
   auto server = TlsTestServer::Start(so);
   if (!server) return 1;
-  EngineOptions eo;
-  eo.ca_file = ca;
-  auto engine_or = Engine::Create(eo);
-  if (!engine_or.ok()) {
-    std::fprintf(stderr, "originwatch-load: %s\n", engine_or.status().message().c_str());
-    return 1;
-  }
-  auto& engine = *engine_or;
-
-  ProbeSpec spec;
-  spec.host = "load.test";
-  spec.sni = "load.test";
-  spec.expect_names = {"load.test"};
-  spec.address = server->address();
-  spec.port = server->port();
-  spec.timeout_ms = 60000;
-  spec.connect_timeout_ms = 30000;
+  auto engine = CreateEngine(ca);
+  if (!engine) return 1;
+  const ProbeSpec spec = LoadSpec(server->address(), server->port(), 30000, 60000);
 
   // Engine run.
   long rss0 = RssKb();

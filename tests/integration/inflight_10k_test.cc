@@ -3,33 +3,21 @@
 // round trip by two real delay relays, all completing ok, with every socket
 // closed afterwards; and that a burst of answers larger than the receive
 // buffer pool costs retries, not handshakes.
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "originwatch/engine.h"
 #include "support/pki.h"
-#include "support/tls_server.h"
-
-extern char** environ;
+#include "support/server_process.h"
 
 namespace originwatch::testing {
 namespace {
@@ -51,135 +39,6 @@ int64_t NowMs() {
       .count();
 }
 
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-// One originwatch-delay-relay process, stopped (SIGTERM, then SIGKILL after
-// 5 s) by its pid when this goes away.
-class RelayProcess {
- public:
-  static std::unique_ptr<RelayProcess> Start(const std::string& map) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return nullptr;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    const std::string delay = std::to_string(kRelayDelayMs);
-    const char* args[] = {OW_RELAY_BINARY, "--map",       map.c_str(),
-                          "--delay-ms",    delay.c_str(), nullptr};
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, OW_RELAY_BINARY, &fa, nullptr, const_cast<char**>(args), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[1]);
-    if (rc != 0) {
-      ::close(fds[0]);
-      return nullptr;
-    }
-    std::unique_ptr<RelayProcess> p(new RelayProcess(pid, fds[0]));
-    pollfd pfd{fds[0], POLLIN, 0};
-    char buf[8] = {};
-    if (::poll(&pfd, 1, 10000) != 1 || ::read(fds[0], buf, 5) != 5 ||
-        std::strncmp(buf, "ready", 5) != 0) {
-      return nullptr;  // the destructor stops it
-    }
-    return p;
-  }
-  ~RelayProcess() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        break;
-      }
-      ::usleep(50000);
-    }
-    if (!exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-    }
-    ::close(out_);
-  }
-
- private:
-  RelayProcess(pid_t pid, int out) : pid_(pid), out_(out) {}
-  pid_t pid_;
-  int out_;
-  bool exited_ = false;
-};
-
-// TLS servers in a child process: the 10,000 server-side sockets would not fit
-// next to the engine's under one process's limit on open files. The child
-// lives until the pipe to it closes.
-class ServerProcess {
- public:
-  // Forks before this process has any thread of its own (gtest runs tests on
-  // the main thread), so the child is a clean copy.
-  static std::unique_ptr<ServerProcess> Start(const Pki& pki, int count) {
-    int up[2], down[2];
-    if (::pipe2(up, O_CLOEXEC) != 0) return nullptr;
-    if (::pipe2(down, O_CLOEXEC) != 0) return nullptr;
-    pid_t pid = ::fork();
-    if (pid < 0) return nullptr;
-    if (pid == 0) {
-      ::close(up[0]);
-      ::close(down[1]);
-      std::vector<std::unique_ptr<TlsTestServer>> servers;
-      for (int i = 0; i < count; ++i) {
-        ServerOptions so;
-        so.certs.push_back(ServedCert::From(pki.Leaf({.dns_names = {"inflight.test"}})));
-        servers.push_back(TlsTestServer::Start(so));
-        if (!servers.back()) _exit(1);
-        uint16_t port = servers.back()->port();
-        if (::write(up[1], &port, sizeof(port)) != sizeof(port)) _exit(1);
-      }
-      char b;
-      while (::read(down[0], &b, 1) > 0) {
-      }
-      servers.clear();
-      _exit(0);
-    }
-    ::close(up[1]);
-    ::close(down[0]);
-    std::unique_ptr<ServerProcess> p(new ServerProcess(pid, down[1]));
-    for (int i = 0; i < count; ++i) {
-      pollfd pfd{up[0], POLLIN, 0};
-      uint16_t port = 0;
-      if (::poll(&pfd, 1, 20000) != 1 || ::read(up[0], &port, sizeof(port)) != sizeof(port)) break;
-      p->ports.push_back(port);
-    }
-    ::close(up[0]);
-    return p;
-  }
-  ~ServerProcess() {
-    ::close(down_);  // the child's cue to leave
-    int status = 0;
-    for (int i = 0; i < 200 && ::waitpid(pid_, &status, WNOHANG) != pid_; ++i) ::usleep(50000);
-    if (::kill(pid_, 0) == 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-    }
-  }
-  std::vector<uint16_t> ports;
-
- private:
-  ServerProcess(pid_t pid, int down) : pid_(pid), down_(down) {}
-  pid_t pid_;
-  int down_;
-};
-
 class InflightTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -195,26 +54,30 @@ class InflightTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // `relays` relays with `listeners` listen ports each, spread over the
-  // servers; returns the listen ports (empty on failure).
-  std::vector<uint16_t> StartRelays(int relays, int listeners,
-                                    const std::vector<uint16_t>& servers) {
-    std::vector<uint16_t> ports;
-    for (int r = 0; r < relays; ++r) {
-      const std::string map = (dir_ / ("relay" + std::to_string(r) + ".map")).string();
-      std::ofstream m(map);
-      m << "# listen target\n";
-      for (int l = 0; l < listeners; ++l) {
-        uint16_t port = FreePort();
-        ports.push_back(port);
-        m << "127.0.0.1:" << port << " 127.0.0.1:" << servers[(r * listeners + l) % servers.size()]
-          << "\n";
-      }
-      m.close();
-      relays_.push_back(RelayProcess::Start(map));
-      if (!relays_.back()) return {};
-    }
-    return ports;
+  // `servers` TLS servers in a child process (the server-side sockets would
+  // not fit next to the engine's under one process's limit on open files),
+  // behind `relays` relays with `listeners` listen ports each, spread over the
+  // servers; fills ports_ with the listen ports. Forks before this process has
+  // any thread of its own (gtest runs tests on the main thread).
+  void StartServersBehindRelays(size_t servers, int relays, int listeners) {
+    servers_ = ServerProcess::Start(*pki_, static_cast<int>(servers), {.dns_names = {"inflight.test"}});
+    ASSERT_TRUE(servers_);
+    ASSERT_EQ(servers_->ports().size(), servers);
+    std::string error;
+    ports_ = StartRelays({.binary = OW_RELAY_BINARY,
+                          .dir = dir_,
+                          .relays = relays,
+                          .listeners = listeners,
+                          .delay_ms = kRelayDelayMs},
+                         servers_->ports(), &relays_, &error);
+    ASSERT_EQ(ports_.size(), static_cast<size_t>(relays * listeners)) << error;
+  }
+
+  void CreateEngine(EngineOptions options) {
+    options.ca_file = ca_;
+    auto engine_or = Engine::Create(options);
+    ASSERT_TRUE(engine_or.ok()) << engine_or.status().message();
+    engine_ = std::move(*engine_or);
   }
 
   ProbeSpec Spec(uint16_t port) const {
@@ -229,41 +92,40 @@ class InflightTest : public ::testing::Test {
     return spec;
   }
 
+  // `n` probes, spread in turn over the relays' listen ports.
+  void SubmitOverRelays(int n, const Engine::Callback& cb) {
+    for (int i = 0; i < n; ++i) engine_->Submit(Spec(ports_[static_cast<size_t>(i) % ports_.size()]), cb);
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<Pki> pki_;
   std::string ca_;
+  std::unique_ptr<ServerProcess> servers_;
   std::vector<std::unique_ptr<RelayProcess>> relays_;
+  std::vector<uint16_t> ports_;  // the relays' listen ports
+  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(InflightTest, TenThousandHandshakesInFlightOnOneEngineThroughDelayRelays) {
   const int kProbes = 10000;
-  auto servers = ServerProcess::Start(*pki_, 4);
-  ASSERT_TRUE(servers);
-  ASSERT_EQ(servers->ports.size(), 4u);
   // Two relays, each with half of the connections (5,000: 10,000 fds of its
-  // own) on 4 listen ports.
-  const std::vector<uint16_t> ports = StartRelays(2, 4, servers->ports);
-  ASSERT_EQ(ports.size(), 8u);
+  // own) on 4 listen ports, in front of 4 servers.
+  ASSERT_NO_FATAL_FAILURE(StartServersBehindRelays(4, 2, 4));
 
   const int fds_before = CountOpenFds();
-  EngineOptions options;
-  options.ca_file = ca_;
-  auto engine_or = Engine::Create(options);
-  ASSERT_TRUE(engine_or.ok()) << engine_or.status().message();
-  auto& engine = *engine_or;
+  ASSERT_NO_FATAL_FAILURE(CreateEngine({}));
+  auto& engine = engine_;
 
   int done = 0, ok = 0;
   std::vector<std::string> failures;
   const int64_t start = NowMs();
-  for (int i = 0; i < kProbes; ++i) {
-    engine->Submit(Spec(ports[static_cast<size_t>(i) % ports.size()]), [&](ProbeResult&& r) {
-      ++done;
-      if (r.ok())
-        ++ok;
-      else if (failures.size() < 5)
-        failures.push_back(std::string(OutcomeCode(r.outcome)) + ": " + r.error_text);
-    });
-  }
+  SubmitOverRelays(kProbes, [&](ProbeResult&& r) {
+    ++done;
+    if (r.ok())
+      ++ok;
+    else if (failures.size() < 5)
+      failures.push_back(std::string(OutcomeCode(r.outcome)) + ": " + r.error_text);
+  });
   // Nothing can have completed yet: every answer is a second away.
   EXPECT_EQ(engine->stats().peak_in_flight, static_cast<size_t>(kProbes));
   while (done < kProbes && NowMs() - start < 120000) engine->Poll(100);
@@ -284,26 +146,18 @@ TEST_F(InflightTest, TenThousandHandshakesInFlightOnOneEngineThroughDelayRelays)
 
 TEST_F(InflightTest, BurstLargerThanTheReceiveBufferPoolCostsRetriesNotHandshakes) {
   const int kProbes = 300;
-  auto servers = ServerProcess::Start(*pki_, 1);
-  ASSERT_TRUE(servers);
-  ASSERT_EQ(servers->ports.size(), 1u);
-  const std::vector<uint16_t> ports = StartRelays(2, 1, servers->ports);
-  ASSERT_EQ(ports.size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(StartServersBehindRelays(1, 2, 1));
 
   const int fds_before = CountOpenFds();
   EngineOptions options;
-  options.ca_file = ca_;
   options.recv_buffers = 2;  // 300 answers arrive within a few ms of each other
-  auto engine_or = Engine::Create(options);
-  ASSERT_TRUE(engine_or.ok()) << engine_or.status().message();
-  auto& engine = *engine_or;
+  ASSERT_NO_FATAL_FAILURE(CreateEngine(options));
+  auto& engine = engine_;
   int done = 0, ok = 0;
-  for (int i = 0; i < kProbes; ++i) {
-    engine->Submit(Spec(ports[static_cast<size_t>(i) % ports.size()]), [&](ProbeResult&& r) {
-      ++done;
-      ok += r.ok();
-    });
-  }
+  SubmitOverRelays(kProbes, [&](ProbeResult&& r) {
+    ++done;
+    ok += r.ok();
+  });
   const int64_t start = NowMs();
   while (done < kProbes && NowMs() - start < 60000) engine->Poll(100);
   EXPECT_EQ(ok, kProbes);
