@@ -40,17 +40,14 @@ bool Install() {
   }
   ENGINE* e = ENGINE_new();
   if (e == nullptr) return false;
+  // Registered, not initialised: OpenSSL takes (and at exit releases) the
+  // functional reference itself when it first selects the ENGINE for a key
+  // type, and frees the ENGINE with its list at exit, so nothing leaks.
   bool ok = ENGINE_set_id(e, "originwatch-builtin-keys") == 1 &&
             ENGINE_set_name(e, "OpenSSL built-in EC and RSA key methods") == 1 &&
-            ENGINE_set_pkey_meths(e, BuiltinPkeyMethods) == 1 && ENGINE_add(e) == 1;
-  if (ok && ENGINE_init(e) == 1) {
-    // The functional reference stays for the life of the process: the
-    // ENGINE table points at it.
-    ok = ENGINE_register_pkey_meths(e) == 1;
-  } else {
-    ok = false;
-  }
-  ENGINE_free(e);  // the structural reference of ENGINE_new; ENGINE_add holds its own
+            ENGINE_set_pkey_meths(e, BuiltinPkeyMethods) == 1 && ENGINE_add(e) == 1 &&
+            ENGINE_register_pkey_meths(e) == 1;
+  ENGINE_free(e);  // the reference of ENGINE_new; the ENGINE list holds its own
   return ok;
 }
 #endif
