@@ -15,27 +15,12 @@
 #include <vector>
 
 #include "core/ring.h"
+#include "ring_fixture.h"
 #include "originwatch/clock.h"
 
 namespace originwatch::testing {
 namespace {
 
-std::unique_ptr<core::Ring> MakeRing(core::RingOptions options) {
-  auto ring = core::Ring::Create(options);
-  if (ring.ok()) return std::move(ring).value();
-  if (ring.status().code() != Status::Code::kUnavailable ||
-      std::getenv("ORIGINWATCH_REQUIRE_IO_URING") != nullptr) {
-    ADD_FAILURE() << ring.status().message();
-  }
-  return nullptr;
-}
-
-#define OW_RING_OR_SKIP(var, ...)                                                      \
-  auto var = MakeRing(__VA_ARGS__);                                                    \
-  if (!var) {                                                                          \
-    if (::testing::Test::HasFailure()) return;                                         \
-    GTEST_SKIP() << "io_uring unavailable (set ORIGINWATCH_REQUIRE_IO_URING to fail)"; \
-  }
 
 constexpr unsigned kTinyRing = 8;  // SQ 8, CQ 32
 

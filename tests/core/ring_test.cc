@@ -4,6 +4,7 @@
 // stamps every completion of a batch with the batch's reap time, and owns no fd
 // beyond its life.
 #include "core/ring.h"
+#include "ring_fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,28 +20,11 @@
 
 #include "core/kernel_support.h"
 #include "originwatch/clock.h"
+#include "support/fds.h"
 
 namespace originwatch::testing {
 namespace {
 
-// Creates a ring; nullptr when io_uring cannot be set up here, which is a
-// failure where ORIGINWATCH_REQUIRE_IO_URING is set (CI) and a skip elsewhere.
-std::unique_ptr<core::Ring> MakeRing(core::RingOptions options = {.entries = 64}) {
-  auto ring = core::Ring::Create(options);
-  if (ring.ok()) return std::move(ring).value();
-  if (ring.status().code() != Status::Code::kUnavailable ||
-      std::getenv("ORIGINWATCH_REQUIRE_IO_URING") != nullptr) {
-    ADD_FAILURE() << ring.status().message();
-  }
-  return nullptr;
-}
-
-#define OW_RING_OR_SKIP(var, ...)                                                      \
-  auto var = MakeRing(__VA_ARGS__);                                                    \
-  if (!var) {                                                                          \
-    if (::testing::Test::HasFailure()) return;                                         \
-    GTEST_SKIP() << "io_uring unavailable (set ORIGINWATCH_REQUIRE_IO_URING to fail)"; \
-  }
 
 // What one operation saw: its result and its batch's time.
 struct Seen {
@@ -73,15 +57,6 @@ void RunUntil(core::Ring& ring, std::vector<Seen*> seen) {
     ring.Run(1000);
   }
   ADD_FAILURE() << "operations did not complete";
-}
-
-int CountOpenFds() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (readdir(d) != nullptr) ++n;
-  closedir(d);
-  return n;
 }
 
 struct SocketPair {

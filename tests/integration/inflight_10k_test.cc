@@ -18,20 +18,12 @@
 #include "originwatch/engine.h"
 #include "support/pki.h"
 #include "support/server_process.h"
+#include "support/fds.h"
 
 namespace originwatch::testing {
 namespace {
 
 constexpr int kRelayDelayMs = 500;  // RTT 1 s through a relay
-
-int CountOpenFds() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (readdir(d) != nullptr) ++n;
-  closedir(d);
-  return n;
-}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

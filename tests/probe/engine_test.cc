@@ -14,6 +14,7 @@
 #include "core/kernel_support.h"
 #include "probe/engine_fixture.h"
 #include "support/tls_server.h"
+#include "support/fds.h"
 
 namespace originwatch::testing {
 namespace {
@@ -27,15 +28,6 @@ ServerOptions TlsWith(const Issued& leaf, std::vector<std::string> names = {}) {
 ProbeResult RunOne(Engine& engine, const ProbeSpec& spec) {
   auto results = engine.RunAll({spec});
   return std::move(results.front());
-}
-
-int CountOpenFds() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (readdir(d) != nullptr) ++n;
-  closedir(d);
-  return n;
 }
 
 // Keeps the CPU busy (no sleep) for ms milliseconds, as a heavy callback would.
