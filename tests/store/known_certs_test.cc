@@ -14,6 +14,7 @@
 
 #include "originwatch/known_certs.h"
 #include "originwatch/store.h"
+#include "scalar.h"
 #include "support/results.h"
 
 namespace originwatch::testing {
@@ -44,10 +45,7 @@ class KnownCertsTest : public ::testing::Test {
   }
 
   std::string Scalar(const std::string& sql) {
-    auto r = RunQuery(path_, sql);
-    EXPECT_TRUE(r.ok()) << sql << ": " << r.status().message();
-    if (!r.ok() || r->rows.empty() || r->rows[0].empty()) return "<no row>";
-    return r->rows[0][0].value_or("NULL");
+    return ScalarOf(path_, sql);
   }
 
   ProbeResult Ok(int64_t ts, std::vector<CertInfo> chain, const std::string& origin = "shop") {

@@ -23,6 +23,7 @@
 
 #include "store/migrate.h"
 #include "store/sqlite_util.h"
+#include "scalar.h"
 #include "support/results.h"
 
 namespace originwatch::testing {
@@ -86,10 +87,7 @@ class StoreTest : public ::testing::Test {
 
   // First cell of the first row of a read-only query ("NULL" for NULL).
   std::string Scalar(const std::string& sql) {
-    auto r = RunQuery(path_, sql);
-    EXPECT_TRUE(r.ok()) << sql << ": " << r.status().message();
-    if (!r.ok() || r->rows.empty() || r->rows[0].empty()) return "<no row>";
-    return r->rows[0][0].value_or("NULL");
+    return ScalarOf(path_, sql);
   }
 
   // Runs SQL on a plain read-write connection (to build "old" databases).
