@@ -1,36 +1,148 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test: first a normal build, then the same
-# tests under -fsanitize=address,undefined. Exits non-zero on any failure.
-#   scripts/test.sh            both builds
-#   scripts/test.sh --fast     the normal build only
+# Sets up, builds and runs every test, in stages; prints "== stage NAME: M.M min"
+# after each one. Exits non-zero on the first failure.
+#   normal  build everything (RelWithDebInfo, g++); unit tests in parallel, then
+#           the end-to-end suites (labels integration, heavy) serially: they run
+#           in this build only
+#   asan    everything but the end-to-end suites under -fsanitize=address,undefined
+#   tsan    only the store, webhook, evaluator and agent tests (and the
+#           originwatch binary the agent tests run) under -fsanitize=thread
+#   fuzz    only the libFuzzer targets (clang), each fuzzed FUZZ_SECONDS (default 30)
+#
+#   scripts/test.sh                 every stage
+#   scripts/test.sh --fast          the normal build only
+#   scripts/test.sh --only tsan     one group of stages (normal, asan, tsan or fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/install-deps.sh
+ONLY=""
+case "${1:-}" in
+  "") ;;
+  --fast) ONLY=normal ;;
+  --only)
+    ONLY="${2:?--only needs normal, asan, tsan or fuzz}"
+    case "$ONLY" in normal|asan|tsan|fuzz) ;; *) echo "test.sh: unknown group $ONLY" >&2; exit 2 ;; esac
+    ;;
+  *) echo "usage: scripts/test.sh [--fast | --only normal|asan|tsan|fuzz]" >&2; exit 2 ;;
+esac
+wanted() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 JOBS="${JOBS:-$(nproc)}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 # In CI an io_uring that cannot be set up is a failure, never a skip.
 export ORIGINWATCH_REQUIRE_IO_URING=1
 # The 1000-handshake test needs ~2,100 descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-run_suite() {
-  local dir="$1"; shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
-  ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --timeout 300
+# stage NAME COMMAND...: runs the command and prints how long it took, also when
+# it fails (then the script stops with its status). set -e does not reach into
+# a function called as "f || ...", so the stage functions chain with &&.
+stage() {
+  local name="$1"; shift
+  local t0 t1 rc=0
+  t0="$(date +%s)"
+  echo "== stage $name"
+  "$@" || rc=$?
+  t1="$(date +%s)"
+  awk -v n="$name" -v s="$((t1 - t0))" -v rc="$rc" \
+    'BEGIN { printf "== stage %s: %.1f min%s\n", n, s / 60, (rc ? " (FAILED)" : "") }'
+  return "$rc"
 }
 
-echo "== include hygiene: no component includes another's private header"
-./scripts/check-includes.sh
+configure() {
+  local dir="$1"; shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+}
 
-echo "== build and test (RelWithDebInfo)"
-run_suite build
+# --- normal -----------------------------------------------------------------
+normal_build() {
+  configure build &&
+    cmake --build build -j "$JOBS"
+}
+normal_unit() {
+  ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 300 -LE 'integration|heavy'
+}
+normal_e2e() {
+  ctest --test-dir build --output-on-failure -j 1 --timeout 300 -L 'integration|heavy'
+}
 
-if [ "${1:-}" != "--fast" ]; then
-  echo "== build and test with -fsanitize=address,undefined"
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite build-asan -DORIGINWATCH_SANITIZE=ON -DORIGINWATCH_BUILD_BENCHMARKS=OFF
+# --- asan -------------------------------------------------------------------
+asan_build() {
+  configure build-asan -DORIGINWATCH_SANITIZE=ON -DORIGINWATCH_BUILD_BENCHMARKS=OFF &&
+    cmake --build build-asan -j "$JOBS"
+}
+asan_test() {
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 300 -LE 'integration|heavy'
+}
+
+# --- tsan -------------------------------------------------------------------
+# The suites with threads of their own: the store's writer, the webhook sender,
+# the evaluator, and the agent end to end (agent_test, alerts_test run the
+# binary, which is built with -fsanitize=thread too).
+TSAN_TARGETS=(store_test known_certs_test webhook_test evaluator_test agent_test alerts_test originwatch)
+TSAN_TESTS='^(StoreTest|HistoryTest|KnownCertsTest|WebhookPayload|WebhookSecret|WebhookTest|EvaluatorTest|EvaluatorDbTest|AgentTest|AlertsTest)\.'
+tsan_build() {
+  configure build-tsan -DORIGINWATCH_TSAN=ON -DORIGINWATCH_BUILD_BENCHMARKS=OFF &&
+    cmake --build build-tsan -j "$JOBS" --target "${TSAN_TARGETS[@]}"
+}
+tsan_test() {
+  # halt_on_error: a report fails the test that caused it. second_deadlock_stack:
+  # both stacks of a lock-order report.
+  # scripts/tsan.supp: third-party and benign reports only, each with its reason.
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp" \
+    ctest --test-dir build-tsan --output-on-failure -j 1 --timeout 600 -R "$TSAN_TESTS"
+}
+
+# --- fuzz -------------------------------------------------------------------
+FUZZ_TARGETS=(config tls_handshake webhook_payload webhook_response)
+fuzz_build() {
+  configure build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DORIGINWATCH_FUZZ=ON &&
+    cmake --build build-fuzz -j "$JOBS"
+}
+# Each target for FUZZ_SECONDS from its seeds and regressions. New inputs go to
+# a temporary corpus, not into the repository; a crash leaves its input in
+# build-fuzz/crashes/ (add it to tests/fuzz/regressions/NAME/ with the fix).
+fuzz_run() {
+  local work t rc=0
+  work="$(mktemp -d)"
+  mkdir -p build-fuzz/crashes
+  for t in "${FUZZ_TARGETS[@]}"; do
+    mkdir -p "$work/$t"
+    local dirs=("$work/$t" "tests/fuzz/corpus/$t")
+    [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
+    echo "-- fuzz_$t for ${FUZZ_SECONDS}s"
+    if ! "build-fuzz/fuzz/fuzz_$t" -max_total_time="$FUZZ_SECONDS" -timeout=25 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="build-fuzz/crashes/${t}-" "${dirs[@]}" \
+        >"$work/$t.log" 2>&1; then
+      tail -n 60 "$work/$t.log"
+      echo "fuzz_$t failed; the input is in build-fuzz/crashes/"
+      rc=1
+    fi
+    grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
+      "$work/$t.log" || true
+  done
+  rm -rf "$work"
+  return "$rc"
+}
+
+stage deps ./scripts/install-deps.sh
+if wanted normal; then
+  stage include-hygiene ./scripts/check-includes.sh
+  stage build normal_build
+  stage unit normal_unit
+  stage e2e normal_e2e
+fi
+if wanted asan; then
+  stage asan-build asan_build
+  stage asan-test asan_test
+fi
+if wanted tsan; then
+  stage tsan-build tsan_build
+  stage tsan-test tsan_test
+fi
+if wanted fuzz; then
+  stage fuzz-build fuzz_build
+  stage fuzz-run fuzz_run
 fi
 echo "== all tests passed"
