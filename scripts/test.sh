@@ -88,10 +88,22 @@ tsan_build() {
 }
 tsan_test() {
   # halt_on_error: a report fails the test that caused it. second_deadlock_stack:
-  # both stacks of a lock-order report.
+  # both stacks of a lock-order report. log_path: the agent tests send the
+  # binary's stderr to files they delete, so every process (tests and the
+  # binaries they start) writes its reports to a file of its own here, and any
+  # such file fails the stage.
+  local logs rc=0
+  logs="$(mktemp -d)"
   # scripts/tsan.supp: third-party and benign reports only, each with its reason.
-  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp" \
-    ctest --test-dir build-tsan --output-on-failure -j 1 --timeout 600 -R "$TSAN_TESTS"
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$logs/tsan:suppressions=$PWD/scripts/tsan.supp" \
+    ctest --test-dir build-tsan --output-on-failure -j 1 --timeout 600 -R "$TSAN_TESTS" || rc=$?
+  if compgen -G "$logs/tsan.*" >/dev/null; then
+    cat "$logs"/tsan.*
+    echo "ThreadSanitizer reported the above"
+    rc=1
+  fi
+  rm -rf "$logs"
+  return "$rc"
 }
 
 # --- fuzz -------------------------------------------------------------------
