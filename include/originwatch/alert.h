@@ -104,7 +104,7 @@ struct AlertEvent {
   std::string key;
   std::string origin;   // all origins serving the certificate, comma-joined, for cert_expiry
   std::string variant;  // ProbeResult::VariantLabel(), "" when not per variant
-  std::string address;  // "" when not per variant
+  std::string address;  // "ip:port" probed ("[v6]:port"), "" when not per variant
   // From src/diagnose when a finding applies (finding::k*), else "". summary
   // and fix are never empty: the finding's, or the rule's own words.
   std::string finding_code;
