@@ -52,6 +52,9 @@ inline constexpr std::string_view kSniChanged = "sni_changed";
 inline constexpr std::string_view kDowngrade = "downgrade";
 inline constexpr std::string_view kAddressesChanged = "addresses_changed";
 inline constexpr std::string_view kDnsError = "dns_error";
+// About the agent itself, not an origin: the database refuses writes. Sent
+// directly to the webhooks (the outbox cannot be written), never stored.
+inline constexpr std::string_view kStoreUnwritable = "store_unwritable";
 }  // namespace rule
 
 // "address:port|sni=NAME|profile" or "address:port|no-sni|profile": a variant's

@@ -189,6 +189,16 @@ struct DeliveryRecord {
   int64_t duration_ms = 0;
 };
 
+// Whether the store's writes reach the database (Store::Options::on_write_health).
+struct WriteHealth {
+  bool writable = true;
+  std::string error;       // the database's refusal (also when writable again: the last one)
+  int64_t since_ms = 0;    // unix ms writes started failing
+  int64_t at_ms = 0;       // unix ms of this change
+  uint64_t held = 0;       // commits waiting to be written
+  uint64_t dropped = 0;    // probe rows dropped: so far (failing) / during the outage (writable)
+};
+
 class Store {
  public:
   struct Options {
@@ -213,6 +223,17 @@ class Store {
     // by an empty one); a missing row is stored with its facts and an empty
     // DER (Stats::certs_without_der), filled in when a later result brings it.
     std::shared_ptr<KnownCertificates> known_certs;
+    // When the database refuses a write (disk full, I/O error, read-only,
+    // locked by another process) the batch is held and retried after
+    // retry_min_ms, then twice as long each time up to retry_max_ms. What
+    // arrives meanwhile waits in the queue (queue_capacity); beyond it a
+    // commit's probe row is dropped (Stats::dropped_unwritable) but its alert
+    // part (states, episodes, events) is always kept. Writing resumes by itself.
+    int retry_min_ms = 500;
+    int retry_max_ms = 10000;
+    // Called on the writer thread when writes start failing and when they
+    // succeed again (not for every retry). Must not block for long.
+    std::function<void(const WriteHealth&)> on_write_health;
   };
 
   struct Stats {
@@ -226,6 +247,14 @@ class Store {
     uint64_t queue_depth = 0;         // items waiting now (not yet taken by the writer)
     uint64_t writer_cpu_ns = 0;       // CPU time of the writer thread, as of its last batch
     uint64_t certs_without_der = 0;   // certificate rows stored without DER (empty CertInfo::der)
+    // Probe rows lost because the database could not be written: beyond the
+    // queue while writes failed, or still held when the store closed.
+    uint64_t dropped_unwritable = 0;
+    bool writable = true;              // false while writes fail
+    int64_t unwritable_since_ms = 0;   // unix ms of the first failure; 0 while writable
+    uint64_t held = 0;                 // commits waiting for the database to take writes again
+    uint64_t write_retries = 0;        // failed attempts to write a held batch
+    std::string last_write_error;      // the database's last refusal ("" = none yet)
   };
 
   // Opens or creates the database, applies the missing migrations (each in a
@@ -263,10 +292,13 @@ class Store {
   // writer thread between batches; blocks the caller. Unavailable once closed.
   Status RecordDelivery(const DeliveryRecord& d);
 
-  // Blocks until every item enqueued before the call is committed or failed.
+  // Blocks until every item enqueued before the call is committed or failed;
+  // returns at once while the database refuses writes (Stats::writable).
   void Flush();
 
   // Flushes, stops the writer thread and closes the database. Idempotent.
+  // While the database refuses writes, the held commits get one last try;
+  // what still cannot be written is counted (Stats::dropped_unwritable) and logged.
   void Close();
 
   Stats stats() const;  // thread-safe
