@@ -288,7 +288,8 @@ class Store {
 // Runs `sql` (one or more statements; the rows of the last statement that
 // returns columns) on a read-only connection (SQLITE_OPEN_READONLY and PRAGMA
 // query_only): never creates the file; a write statement fails with SQLite's
-// "attempt to write a readonly database". Errors carry SQLite's message and,
+// "attempt to write a readonly database"; ATTACH, VACUUM and the statements
+// StreamQuery lists are refused. Errors carry SQLite's message and,
 // when SQLite knows it, the position: "near "FRM": syntax error (line 2,
 // column 10)". A missing file is NotFound ("cannot open database "<path>":
 // no such file").
@@ -317,10 +318,11 @@ struct QueryCell {
   bool numeric = false;  // INTEGER or REAL (JSON writes a number)
 };
 
-// Receives one result: Begin once, Row per row, End once (also after a limit
-// or an error stopped the rows, so a document stays well-formed). Row and End
-// return false when the output failed (the query stops). Called on the
-// caller's thread.
+// Receives one result: Begin once, Row per row, End once: after the last row,
+// a limit, or an error that came after some rows (so a document stays
+// well-formed); not after an error before the first row. Row and End return
+// false when the output failed (the query stops). Called on the caller's
+// thread.
 class RowSink {
  public:
   virtual ~RowSink() = default;
@@ -364,9 +366,9 @@ struct QueryStreamResult {
 // ATTACH, DETACH, VACUUM (also VACUUM INTO), load_extension(), fts3_tokenizer()
 // and the PRAGMAs that change the connection's safety or touch files, when the
 // statement is prepared, before SQLite opens any file: InvalidArgument naming
-// what was refused. A limit or SQLite's heap limit is not an error: the rows so far
-// were delivered and `stop` says why it ended. Other errors: as RunQuery
-// (after Begin, the sink's End has been called).
+// what was refused. A limit or SQLite's heap limit is not an error: the rows
+// so far were delivered and `stop` says why it ended. Other errors: as
+// RunQuery (which is StreamQuery collecting every row, with no limits).
 Result<QueryStreamResult> StreamQuery(const std::string& db_path, const std::string& sql,
                                       const std::vector<SqlValue>& params,
                                       const QueryLimits& limits, RowSink& sink);

@@ -151,8 +151,8 @@ int Authorize(void* p, int action, const char* a1, const char* a2, const char*, 
 
 Status Refused(const Guard& g) {
   return Status::InvalidArgument(g.refused +
-                                 " is refused: originwatch reads this one database and opens no "
-                                 "other file");
+                                 " is refused: a query only reads this one database (no other "
+                                 "file, no loaded code)");
 }
 
 // True when the statement's first keyword is VACUUM.
@@ -322,9 +322,12 @@ Status Exec(Run& run, const std::string& sql, const std::vector<SqlValue>& param
   return Status::Ok();
 }
 
-// Ends the output (also after an error, so JSON stays a document).
+// Ends the output; after an error only when rows were printed (so JSON stays
+// a document), else an error prints nothing on stdout.
 Result<QueryStreamResult> Finish(Run& run, Status s) {
-  if (run.begun && !run.sink->End() && s.ok()) s = Status::IoError("cannot write the output");
+  if (run.begun && (s.ok() || run.res.rows > 0) && !run.sink->End() && s.ok()) {
+    s = Status::IoError("cannot write the output");
+  }
   if (!s.ok()) return s;
   return run.res;
 }

@@ -157,7 +157,7 @@ TEST_F(QueryCliTest, EndlessRecursiveQueryWithTimeoutPrintsRowsAndExits1) {
   EXPECT_LT(r.seconds, 15.0);
   EXPECT_LT(r.max_rss_kb, 100 * 1024);
   std::printf("endless query, --timeout 1s: %llu rows in %.2f s, peak RSS %ld KiB\n",
-              static_cast<unsigned long long>(r.lines - 1), r.seconds, r.max_rss_kb);
+              static_cast<unsigned long long>(r.lines > 0 ? r.lines - 1 : 0), r.seconds, r.max_rss_kb);
 }
 
 TEST_F(QueryCliTest, TableStreamsPastItsLookahead) {
@@ -215,6 +215,7 @@ TEST_F(QueryCliTest, AttachIsRefusedBeforeAnyFileIsOpened) {
   Child write = Query({"DELETE FROM t"});
   EXPECT_EQ(write.exit_code, 2);
   EXPECT_NE(write.err.find("attempt to write a readonly database"), std::string::npos) << write.err;
+  EXPECT_EQ(write.out, "") << "an error before the first row prints nothing";
   Child safety = Query({"PRAGMA query_only = OFF"});
   EXPECT_EQ(safety.exit_code, 2);
   EXPECT_NE(safety.err.find("PRAGMA query_only is refused"), std::string::npos) << safety.err;
