@@ -114,7 +114,7 @@ bool IsOneOf(const char* name, std::initializer_list<const char*> names) {
 // is SQLite's "attempt to write a readonly database"); this refuses what would
 // open another file or loosen those guarantees. VACUUM has no action code of
 // its own: it runs an ATTACH of its target (SQLite 3.40 vacuum.c), refused
-// here too, and StreamOn refuses the statement itself before it runs.
+// here too, and Exec refuses the statement itself before it runs.
 int Authorize(void* p, int action, const char* a1, const char* a2, const char*, const char*) {
   auto* g = static_cast<Guard*>(p);
   switch (action) {

@@ -157,7 +157,8 @@ TEST_F(QueryCliTest, EndlessRecursiveQueryWithTimeoutPrintsRowsAndExits1) {
   EXPECT_LT(r.seconds, 15.0);
   EXPECT_LT(r.max_rss_kb, 100 * 1024);
   std::printf("endless query, --timeout 1s: %llu rows in %.2f s, peak RSS %ld KiB\n",
-              static_cast<unsigned long long>(r.lines > 0 ? r.lines - 1 : 0), r.seconds, r.max_rss_kb);
+              static_cast<unsigned long long>(r.lines > 0 ? r.lines - 1 : 0), r.seconds,
+              r.max_rss_kb);
 }
 
 TEST_F(QueryCliTest, TableStreamsPastItsLookahead) {
