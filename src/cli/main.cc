@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   query_cmd->add_option("--db", query.db, "database file (default: from --config, else originwatch.db)");
   query_cmd->add_option("-c,--config", query.config_path, "take the database path from this configuration");
   query_cmd->add_option("--format", query.format, "table, csv or json (default table)");
+  query_cmd->add_option("--max-rows", query.max_rows, "print at most N rows; more rows: exit 1 (default: no limit)");
+  query_cmd->add_option("--timeout", query.timeout, "stop after this long, e.g. 1s, 500ms; exit 1 (default: no limit)");
 
   HistoryArgs report;
   CLI::App* report_cmd = app.add_subcommand("report", "Common answers: expiring [DAYS] | failing | changes [ORIGIN] | origin NAME | alerts [N]");
@@ -62,6 +64,8 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--db", report.db, "database file (default: from --config, else originwatch.db)");
   report_cmd->add_option("-c,--config", report.config_path, "take the database path from this configuration");
   report_cmd->add_option("--format", report.format, "table, csv or json (default table)");
+  report_cmd->add_option("--max-rows", report.max_rows, "print at most N rows; more rows: exit 1 (default: no limit)");
+  report_cmd->add_option("--timeout", report.timeout, "stop after this long, e.g. 1s, 500ms; exit 1 (default: no limit)");
 
   std::string webhook_config, webhook_name;
   CLI::App* webhook_cmd = app.add_subcommand("webhook", "Webhook tools");
