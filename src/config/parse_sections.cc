@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/bounds.h"
 #include "config/names.h"
 #include "config/toml_reader.h"
 
@@ -44,10 +45,16 @@ void Parser::ForEachArrayTable(const toml::table& root, std::string_view name, b
 
 LoadResult Parser::Run(std::string_view text) {
   LoadResult result;
+  // The limits first: toml++ recurses per key part and nested value, so a
+  // hostile file would overflow the stack inside toml::parse (bounds.h).
+  if (std::optional<ConfigError> e = CheckConfigBounds(text, file_)) {
+    result.errors.push_back(std::move(*e));
+    return result;
+  }
   toml::parse_result parsed = toml::parse(text, file_);
   if (!parsed) {
     const toml::parse_error& e = parsed.error();
-    Error(e.source(), std::string(e.description()));
+    Error(e.source(), SafeMessage(e.description()));
     result.errors = std::move(errors_);
     return result;
   }
