@@ -293,7 +293,9 @@ void Parser::ParseProfiles(const toml::table& profiles, AgentConfig& cfg) {
     }
     const toml::table* t = e.value->as_table();
     if (t == nullptr) {
-      Error(*e.value, "profile " + Quoted(name) + " must be a table ([profiles." + name +
+      // The name itself only once, quoted (and so cut short and escaped).
+      Error(*e.value, "profile " + Quoted(name) + " must be a table ([profiles." +
+                          (name_ok && name.size() <= kQuotedLimit ? name : std::string("NAME")) +
                           "]), not " + TypeName(*e.value));
       continue;
     }

@@ -161,6 +161,32 @@ TEST(ConfigMessages, UnknownKeysAndValuesAreQuotedAtMost80BytesWithControlsEscap
   EXPECT_LE(r.errors[0].message.size(), 200u);
 }
 
+TEST(ConfigMessages, NoMessageCarriesAControlByteOrALongExcerpt) {
+  const std::string junk = "\\u0001\\u001b[31m" + std::string(900, 'j');  // TOML escapes
+  const std::vector<std::string> files = {
+      "[profiles]\n\"" + junk + "\" = 1\n" + kOrigin,
+      "[profiles.\"" + junk + "\"]\nciphers = \"x\"\n" + kOrigin,
+      "[[origin]]\nname = \"" + junk + "\"\nhost = \"" + junk + "\"\n",
+      "[[origin]]\nname = \"x\"\nhost = \"example.com\"\nprofiles = [\"" + junk + "\"]\n",
+      "[[origin]]\nname = \"x\"\nhost = \"example.com\"\n\"" + junk + "\" = 1\n",
+      "[agent]\nlog_level = \"" + junk + "\"\ninterval = \"" + junk + "\"\n" + kOrigin,
+      "[[webhook]]\nname = \"w\"\nurl = \"" + junk + "\"\nformat = \"" + junk + "\"\n" + kOrigin,
+      "x = \"" + junk + "\n",  // a syntax error, in toml++'s words
+  };
+  for (const std::string& text : files) {
+    LoadResult r = ParseConfig(text, "t.toml");
+    EXPECT_FALSE(r.errors.empty()) << text.substr(0, 80);
+    for (const ConfigError& e : r.errors) {
+      const std::string line = e.ToString();
+      EXPECT_LE(line.size(), 300u) << line;
+      for (char c : line) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        ASSERT_FALSE(u < 0x20 || u == 0x7f) << line;
+      }
+    }
+  }
+}
+
 TEST(ConfigMessages, QuotedCutsAtACodePointBoundary) {
   using config_internal::Quoted;
   EXPECT_EQ(Quoted(std::string(80, 'a')), "\"" + std::string(80, 'a') + "\"");
