@@ -45,8 +45,8 @@ void Parser::ForEachArrayTable(const toml::table& root, std::string_view name, b
 
 LoadResult Parser::Run(std::string_view text) {
   LoadResult result;
-  // The limits first: toml++ recurses per key part and nested value, so a
-  // hostile file would overflow the stack inside toml::parse (bounds.h).
+  // The limits first: a hostile file (a million-part key) overflows the
+  // stack inside toml::parse (bounds.h).
   if (std::optional<ConfigError> e = CheckConfigBounds(text, file_)) {
     result.errors.push_back(std::move(*e));
     return result;
