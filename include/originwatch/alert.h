@@ -52,6 +52,9 @@ inline constexpr std::string_view kSniChanged = "sni_changed";
 inline constexpr std::string_view kDowngrade = "downgrade";
 inline constexpr std::string_view kAddressesChanged = "addresses_changed";
 inline constexpr std::string_view kDnsError = "dns_error";
+// About the agent itself, not an origin: the database refuses writes. Sent
+// directly to the webhooks (the outbox cannot be written), never stored.
+inline constexpr std::string_view kStoreUnwritable = "store_unwritable";
 }  // namespace rule
 
 // "address:port|sni=NAME|profile" or "address:port|no-sni|profile": a variant's
@@ -104,7 +107,7 @@ struct AlertEvent {
   std::string key;
   std::string origin;   // all origins serving the certificate, comma-joined, for cert_expiry
   std::string variant;  // ProbeResult::VariantLabel(), "" when not per variant
-  std::string address;  // "" when not per variant
+  std::string address;  // "ip:port" probed ("[v6]:port"), "" when not per variant
   // From src/diagnose when a finding applies (finding::k*), else "". summary
   // and fix are never empty: the finding's, or the rule's own words.
   std::string finding_code;

@@ -189,6 +189,16 @@ struct DeliveryRecord {
   int64_t duration_ms = 0;
 };
 
+// Whether the store's writes reach the database (Store::Options::on_write_health).
+struct WriteHealth {
+  bool writable = true;
+  std::string error;       // the database's refusal (also when writable again: the last one)
+  int64_t since_ms = 0;    // unix ms writes started failing
+  int64_t at_ms = 0;       // unix ms of this change
+  uint64_t held = 0;       // commits waiting to be written
+  uint64_t dropped = 0;    // probe rows dropped: so far (failing) / during the outage (writable)
+};
+
 class Store {
  public:
   struct Options {
@@ -213,6 +223,17 @@ class Store {
     // by an empty one); a missing row is stored with its facts and an empty
     // DER (Stats::certs_without_der), filled in when a later result brings it.
     std::shared_ptr<KnownCertificates> known_certs;
+    // When the database refuses a write (disk full, I/O error, read-only,
+    // locked by another process) the batch is held and retried after
+    // retry_min_ms, then twice as long each time up to retry_max_ms. What
+    // arrives meanwhile waits in the queue (queue_capacity); beyond it a
+    // commit's probe row is dropped (Stats::dropped_unwritable) but its alert
+    // part (states, episodes, events) is always kept. Writing resumes by itself.
+    int retry_min_ms = 500;
+    int retry_max_ms = 10000;
+    // Called on the writer thread when writes start failing and when they
+    // succeed again (not for every retry). Must not block for long.
+    std::function<void(const WriteHealth&)> on_write_health;
   };
 
   struct Stats {
@@ -226,6 +247,14 @@ class Store {
     uint64_t queue_depth = 0;         // items waiting now (not yet taken by the writer)
     uint64_t writer_cpu_ns = 0;       // CPU time of the writer thread, as of its last batch
     uint64_t certs_without_der = 0;   // certificate rows stored without DER (empty CertInfo::der)
+    // Probe rows lost because the database could not be written: beyond the
+    // queue while writes failed, or still held when the store closed.
+    uint64_t dropped_unwritable = 0;
+    bool writable = true;              // false while writes fail
+    int64_t unwritable_since_ms = 0;   // unix ms of the first failure; 0 while writable
+    uint64_t held = 0;                 // commits waiting for the database to take writes again
+    uint64_t write_retries = 0;        // failed attempts to write a held batch
+    std::string last_write_error;      // the database's last refusal ("" = none yet)
   };
 
   // Opens or creates the database, applies the missing migrations (each in a
@@ -263,10 +292,13 @@ class Store {
   // writer thread between batches; blocks the caller. Unavailable once closed.
   Status RecordDelivery(const DeliveryRecord& d);
 
-  // Blocks until every item enqueued before the call is committed or failed.
+  // Blocks until every item enqueued before the call is committed or failed;
+  // returns at once while the database refuses writes (Stats::writable).
   void Flush();
 
   // Flushes, stops the writer thread and closes the database. Idempotent.
+  // While the database refuses writes, the held commits get one last try;
+  // what still cannot be written is counted (Stats::dropped_unwritable) and logged.
   void Close();
 
   Stats stats() const;  // thread-safe
@@ -288,7 +320,8 @@ class Store {
 // Runs `sql` (one or more statements; the rows of the last statement that
 // returns columns) on a read-only connection (SQLITE_OPEN_READONLY and PRAGMA
 // query_only): never creates the file; a write statement fails with SQLite's
-// "attempt to write a readonly database". Errors carry SQLite's message and,
+// "attempt to write a readonly database"; ATTACH, VACUUM and the statements
+// StreamQuery lists are refused. Errors carry SQLite's message and,
 // when SQLite knows it, the position: "near "FRM": syntax error (line 2,
 // column 10)". A missing file is NotFound ("cannot open database "<path>":
 // no such file").
@@ -298,11 +331,85 @@ Result<QueryResult> RunQuery(const std::string& db_path, const std::string& sql,
 // Output formats. Table: aligned columns, NULL shown as "NULL", control
 // characters escaped (\xNN) so hostile certificate text cannot drive the
 // terminal. CSV: RFC 4180 quoting, a header row, "\n" line ends, NULL as an
-// empty field. JSON: an array of objects, one per row, numbers as numbers.
-// All three replace invalid UTF-8 with U+FFFD.
+// empty field, control characters escaped like the table (\xNN). JSON: an
+// array of objects, one per row, numbers as numbers. All three replace
+// invalid UTF-8 with U+FFFD.
 std::string FormatTable(const QueryResult& result);
 std::string FormatCsv(const QueryResult& result);
 std::string FormatJson(const QueryResult& result);
+
+// Streaming read side (`originwatch query`, `originwatch report`): rows go to
+// a RowSink as SQLite steps them, so memory stays flat whatever the result
+// size. docs/query.md describes the limits and formats.
+
+// One cell of the current row. `text` points into SQLite's buffers and is
+// valid only during the RowSink::Row call that carries it.
+struct QueryCell {
+  std::string_view text;  // SQLite's text form; BLOBs as lower-case hex
+  bool null = false;
+  bool numeric = false;  // INTEGER or REAL (JSON writes a number)
+};
+
+// Receives one result: Begin once, Row per row, End once: after the last row,
+// a limit, or an error that came after some rows (so a document stays
+// well-formed); not after an error before the first row. Row and End return
+// false when the output failed (the query stops). Called on the caller's
+// thread.
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual void Begin(const std::vector<std::string>& columns) = 0;
+  virtual bool Row(const std::vector<QueryCell>& cells) = 0;
+  virtual bool End() = 0;
+};
+
+// Writers of the three formats over a byte sink (`write` returns false when
+// the output failed). They buffer up to 64 KiB between writes. Table: the
+// column widths come from a look-ahead of the first kTableLookaheadRows rows
+// (or 1 MiB of text); later rows use those widths, and a longer cell widens
+// its own row only (nothing is cut). `empty_text`, when not empty, is printed
+// by the table instead of a header and "(0 rows)" for an empty result. CSV
+// writes control characters as the 4-character text \xNN (ESC as \x1B, NUL as
+// \x00, newline as \x0A), so one row is one line. Unknown format: nullptr.
+inline constexpr size_t kTableLookaheadRows = 1000;
+std::unique_ptr<RowSink> MakeRowWriter(std::string_view format,
+                                       std::function<bool(std::string_view)> write,
+                                       std::string empty_text = "");
+
+// Bounds of a streamed query; 0 = none.
+struct QueryLimits {
+  int64_t max_rows = 0;    // more rows than this stop the query after max_rows
+  int64_t timeout_ms = 0;  // wall time from the start (SQLite's progress handler)
+};
+
+// Why a streamed query ended early. kMemory: SQLite ran out of its heap limit
+// (LimitSqliteHeap).
+enum class QueryStop { kNone, kMaxRows, kTimeout, kMemory };
+
+struct QueryStreamResult {
+  int64_t rows = 0;                   // rows the sink received
+  QueryStop stop = QueryStop::kNone;  // kNone: every row was delivered
+  std::string detail;                 // SQLite's message for kMemory
+};
+
+// RunQuery, streamed: the rows of the last statement that returns columns go
+// to `sink` as they are stepped (the statements before it run with their rows
+// discarded). Besides RunQuery's read-only connection, an authorizer refuses
+// ATTACH, DETACH, VACUUM (also VACUUM INTO), load_extension(), fts3_tokenizer()
+// and the PRAGMAs that change the connection's safety or touch files, when the
+// statement is prepared, before SQLite opens any file: InvalidArgument naming
+// what was refused. A limit or SQLite's heap limit is not an error: the rows
+// so far were delivered and `stop` says why it ended. Other errors: as
+// RunQuery (which is StreamQuery collecting every row, with no limits).
+Result<QueryStreamResult> StreamQuery(const std::string& db_path, const std::string& sql,
+                                      const std::vector<SqlValue>& params,
+                                      const QueryLimits& limits, RowSink& sink);
+
+// The heap cap of the one-shot commands (`query`, `report`).
+inline constexpr int64_t kQueryHeapLimitBytes = int64_t{256} << 20;
+// sqlite3_hard_heap_limit64 for the whole process: every connection of the
+// process shares it, so only one-shot commands call it, never the agent.
+void LimitSqliteHeap(int64_t bytes);
 
 // Canned reports, read-only like RunQuery:
 //   "expiring": leaf certificates served now, with origins and days left at
@@ -322,5 +429,9 @@ Result<std::vector<OutboxEntry>> PendingOutboxHeads(const std::string& db_path);
 
 Result<QueryResult> Report(const std::string& db_path, std::string_view kind, std::string_view arg,
                            int64_t now_ms);
+// Report, streamed to `sink` under `limits` like StreamQuery.
+Result<QueryStreamResult> StreamReport(const std::string& db_path, std::string_view kind,
+                                       std::string_view arg, int64_t now_ms,
+                                       const QueryLimits& limits, RowSink& sink);
 
 }  // namespace originwatch

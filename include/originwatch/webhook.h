@@ -141,6 +141,7 @@ class WebhookSender {
     uint64_t retried = 0;       // attempts that ended in a scheduled retry
     uint64_t attempts = 0;      // HTTP attempts made
     uint64_t write_errors = 0;  // outcomes Store::Write could not record
+    uint64_t direct = 0;        // SendDirect POSTs (not through the outbox)
   };
 
   // Reads every secret (an error names the webhook: nothing starts), then
@@ -160,6 +161,13 @@ class WebhookSender {
   // New outbox rows were committed: read the outbox now instead of at the next
   // poll. Never blocks; cheap to call often.
   void Wake();
+
+  // An event about the agent itself that the outbox cannot carry because the
+  // database refuses writes (rule store_unwritable): POSTed once, on the
+  // sender thread, to every webhook whose `rules` and `severities` filters take
+  // it (tag filters do not apply: it names no origin), signed as usual, never
+  // retried, never recorded. Never blocks; at most 16 wait (the oldest go).
+  void SendDirect(EventPayloadInput event);
 
   // Lets the attempt in flight finish (and be recorded), then stops the thread.
   // Pending rows stay pending for the next run. Idempotent.

@@ -12,6 +12,7 @@
 
 #include "agent/engine_shard.h"
 #include "agent/names.h"
+#include "agent/store_health.h"
 #include "originwatch/resolver.h"
 #include "originwatch/clock.h"
 #include "originwatch/config.h"
@@ -129,6 +130,10 @@ int RunAgent(const AgentArgs& args) {
   auto sender_slot = std::make_shared<std::atomic<WebhookSender*>>(nullptr);
   sopts.on_committed = [sender_slot] {
     if (WebhookSender* s = sender_slot->load()) s->Wake();
+  };
+  // The store logs the outage itself; the webhooks hear of it directly.
+  sopts.on_write_health = [sender_slot, path = cfg.database](const WriteHealth& h) {
+    if (WebhookSender* s = sender_slot->load()) s->SendDirect(agent_internal::StoreHealthEvent(h, path));
   };
   auto store_or = Store::Open(sopts);
   if (!store_or.ok()) {
@@ -355,13 +360,17 @@ int RunAgent(const AgentArgs& args) {
         dropped += e->dropped();
       }
       Store::Stats ss = store->stats();
-      EvaluatorStage::Stats es = stage.stats();
       sender->Wake();
       Log(LogLevel::kInfo, "",
           "stats: started " + std::to_string(started_n) + ", completed " + std::to_string(completed) +
               ", skipped (still running) " + std::to_string(skipped) + ", held by caps " +
               std::to_string(deferred) + ", stored " + std::to_string(ss.committed) +
-              ", dropped (queue full) " + std::to_string(ss.dropped_queue_full + dropped + es.dropped_by_sink) +
+              ", dropped (queue full) " + std::to_string(ss.dropped_queue_full + dropped) +
+              ", dropped (database unwritable) " + std::to_string(ss.dropped_unwritable) +
+              (ss.writable ? std::string()
+                           : ", database unwritable for " +
+                                 std::to_string((UnixNowMs() - ss.unwritable_since_ms) / 1000) +
+                                 " s (" + std::to_string(ss.held) + " commits held)") +
               "; start drift in the last minute " + drift.Since(drift_at_last_stats).ToString());
       drift_at_last_stats = drift;
       const Resolver::Stats rs = names.resolver_stats();
@@ -386,9 +395,11 @@ int RunAgent(const AgentArgs& args) {
   Log(LogLevel::kInfo, "", "webhooks: " + std::to_string(ws.delivered) + " delivered, " +
                                std::to_string(ws.failed) + " failed, " + std::to_string(ws.retried) +
                                " retried this run");
-  Log(LogLevel::kInfo, "", "stopped: " + std::to_string(ss.committed) + " probe results stored, " +
-                               std::to_string(ss.dropped_queue_full) + " dropped; start drift " +
-                               drift.ToString());
+  Log(ss.dropped_unwritable > 0 ? LogLevel::kWarn : LogLevel::kInfo, "",
+      "stopped: " + std::to_string(ss.committed) + " probe results stored, " +
+          std::to_string(ss.dropped_queue_full) + " dropped (queue full), " +
+          std::to_string(ss.dropped_unwritable) + " dropped (database unwritable); start drift " +
+          drift.ToString());
   return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <string_view>
 #include <vector>
 
 #include "originwatch/clock.h"
@@ -14,17 +15,12 @@
 namespace originwatch::cli {
 namespace {
 
-bool Print(const QueryResult& q, const std::string& format) {
-  if (format == "csv") {
-    std::cout << FormatCsv(q);
-  } else if (format == "json") {
-    std::cout << FormatJson(q);
-  } else if (format == "table") {
-    std::cout << FormatTable(q);
-  } else {
-    return false;
-  }
-  return true;
+bool WriteStdout(std::string_view s) {
+  return std::fwrite(s.data(), 1, s.size(), stdout) == s.size();
+}
+
+bool KnownFormat(const std::string& format) {
+  return format == "table" || format == "csv" || format == "json";
 }
 
 // The database named by --db, else by the config's [agent] database, else the default.
@@ -46,63 +42,93 @@ bool ResolveDb(const HistoryArgs& args, std::string* db) {
   return true;
 }
 
+// Checks --format, --max-rows and --timeout, resolves the database and caps
+// SQLite's heap. False after printing the problem (exit 2).
+bool Prepare(const char* cmd, const HistoryArgs& args, QueryLimits* limits, std::string* db) {
+  if (!KnownFormat(args.format)) {
+    std::cerr << "originwatch " << cmd << ": unknown --format \"" << args.format
+              << "\" (table, csv, json)\n";
+    return false;
+  }
+  if (args.max_rows < 0) {
+    std::cerr << "originwatch " << cmd << ": bad --max-rows " << args.max_rows
+              << ": use a number of rows, 1 or more\n";
+    return false;
+  }
+  limits->max_rows = args.max_rows;
+  if (!args.timeout.empty()) {
+    auto ms = ParseDurationMs(args.timeout);
+    if (!ms || *ms <= 0) {
+      std::cerr << "originwatch " << cmd << ": bad --timeout \"" << args.timeout
+                << "\": use e.g. 1s, 500ms, 2m\n";
+      return false;
+    }
+    limits->timeout_ms = *ms;
+  }
+  if (!ResolveDb(args, db)) return false;
+  LimitSqliteHeap(kQueryHeapLimitBytes);
+  return true;
+}
+
+// Prints the outcome of one streamed result; returns the exit code.
+int Outcome(const char* cmd, const HistoryArgs& args, const Result<QueryStreamResult>& r) {
+  std::fflush(stdout);
+  if (!r.ok()) {
+    std::cerr << "originwatch " << cmd << ": " << r.status().message() << "\n";
+    return 2;
+  }
+  const std::string printed = std::to_string(r->rows) + (r->rows == 1 ? " row" : " rows");
+  switch (r->stop) {
+    case QueryStop::kNone:
+      return 0;
+    case QueryStop::kMaxRows:
+      std::cerr << "originwatch " << cmd << ": stopped after " << printed << " (--max-rows "
+                << args.max_rows << "); the result has more rows\n";
+      return 1;
+    case QueryStop::kTimeout:
+      std::cerr << "originwatch " << cmd << ": stopped after " << printed
+                << ": the query ran longer than --timeout " << args.timeout << "\n";
+      return 1;
+    case QueryStop::kMemory:
+      std::cerr << "originwatch " << cmd << ": stopped after " << printed
+                << ": the query needs more than " << (kQueryHeapLimitBytes >> 20)
+                << " MiB of SQLite memory (" << r->detail
+                << "); narrow it with WHERE or LIMIT, or sort and group less\n";
+      return 1;
+  }
+  return 2;
+}
+
 }  // namespace
 
 int RunQueryCmd(const HistoryArgs& args) {
-  if (args.format != "table" && args.format != "csv" && args.format != "json") {
-    std::cerr << "originwatch query: unknown --format \"" << args.format << "\" (table, csv, json)\n";
-    return 2;
-  }
+  QueryLimits limits;
   std::string db;
-  if (!ResolveDb(args, &db)) return 2;
-  auto q = RunQuery(db, args.sql);
-  if (!q.ok()) {
-    std::cerr << "originwatch query: " << q.status().message() << "\n";
-    return 2;
-  }
-  Print(q.value(), args.format);
-  return 0;
+  if (!Prepare("query", args, &limits, &db)) return 2;
+  auto writer = MakeRowWriter(args.format, WriteStdout);
+  return Outcome("query", args, StreamQuery(db, args.sql, {}, limits, *writer));
 }
 
 int RunReportCmd(const HistoryArgs& args) {
-  if (args.format != "table" && args.format != "csv" && args.format != "json") {
-    std::cerr << "originwatch report: unknown --format \"" << args.format << "\" (table, csv, json)\n";
-    return 2;
-  }
+  QueryLimits limits;
   std::string db;
-  if (!ResolveDb(args, &db)) return 2;
+  if (!Prepare("report", args, &limits, &db)) return 2;
+  const bool table = args.format == "table";
   if (args.kind == "alerts") {
     // Open alerts first, then the newest events (with their deliveries).
-    auto open = Report(db, "open_alerts", "", UnixNowMs());
-    if (!open.ok()) {
-      std::cerr << "originwatch report: " << open.status().message() << "\n";
-      return 2;
-    }
-    auto events = Report(db, "alert_events", args.arg, UnixNowMs());
-    if (!events.ok()) {
-      std::cerr << "originwatch report: " << events.status().message() << "\n";
-      return 2;
-    }
-    if (args.format == "table") {
-      std::cout << "Open alerts\n" << (open->rows.empty() ? std::string("(none)\n") : FormatTable(*open));
-      std::cout << "\nRecent events\n" << (events->rows.empty() ? std::string("(none)\n") : FormatTable(*events));
-    } else {
-      Print(open.value(), args.format);
-      Print(events.value(), args.format);
-    }
-    return 0;
+    if (table) WriteStdout("Open alerts\n");
+    auto open = MakeRowWriter(args.format, WriteStdout, "(none)\n");
+    const int rc =
+        Outcome("report", args, StreamReport(db, "open_alerts", "", UnixNowMs(), limits, *open));
+    if (rc != 0) return rc;
+    if (table) WriteStdout("\nRecent events\n");
+    auto events = MakeRowWriter(args.format, WriteStdout, "(none)\n");
+    return Outcome("report", args,
+                   StreamReport(db, "alert_events", args.arg, UnixNowMs(), limits, *events));
   }
-  auto q = Report(db, args.kind, args.arg, UnixNowMs());
-  if (!q.ok()) {
-    std::cerr << "originwatch report: " << q.status().message() << "\n";
-    return 2;
-  }
-  if (args.format == "table" && q->rows.empty()) {
-    std::cout << "(no rows)\n";
-    return 0;
-  }
-  Print(q.value(), args.format);
-  return 0;
+  auto writer = MakeRowWriter(args.format, WriteStdout, "(no rows)\n");
+  return Outcome("report", args,
+                 StreamReport(db, args.kind, args.arg, UnixNowMs(), limits, *writer));
 }
 
 int RunWebhookTest(const std::string& config_path, const std::string& name) {

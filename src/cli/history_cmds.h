@@ -1,6 +1,7 @@
 // Commands over the history database and the config file.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace originwatch::cli {
@@ -12,8 +13,15 @@ struct HistoryArgs {
   std::string sql;          // query
   std::string kind;         // report: expiring | failing | changes | origin | alerts
   std::string arg;          // report argument
+  int64_t max_rows = 0;     // --max-rows; 0 = no limit
+  std::string timeout;      // --timeout DURATION; "" = no limit
 };
 
+// `query` and `report` stream their rows to stdout as SQLite steps them,
+// with SQLite's heap capped at kQueryHeapLimitBytes (store.h). Exit codes: 0
+// all rows printed; 1 stopped by --max-rows, --timeout or the memory cap (the
+// rows so far are printed, the reason goes to stderr); 2 usage, a refused or
+// failing statement, or a database that cannot be read.
 int RunQueryCmd(const HistoryArgs& args);
 int RunReportCmd(const HistoryArgs& args);
 // Sends a sample event to the named webhook; 0 when it answered 2xx.

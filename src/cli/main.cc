@@ -2,7 +2,11 @@
 // check-config. CLI11's exceptions end here: none escapes main.
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <iostream>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/history_cmds.h"
@@ -10,7 +14,51 @@
 #include "originwatch/config.h"
 #include "originwatch/engine.h"
 
+namespace {
+
+// The subcommand is the first argument that is not an option.
+bool IsRunCommand(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (!a.empty() && a.front() == '-') continue;
+    return a == "run";
+  }
+  return false;
+}
+
+extern "C" void ExitOnInterrupt(int) { _exit(130); }
+
+// probe and query end on Ctrl-C with the shell's status for it, 130, even when
+// started with SIGINT blocked; a SIGINT ignored by the parent (a background
+// job) stays ignored.
+void EndOnInterrupt() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+  struct sigaction old {};
+  if (sigaction(SIGINT, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) return;
+  struct sigaction sa {};
+  sa.sa_handler = ExitOnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // run takes SIGTERM, SIGINT and SIGHUP with sigtimedwait once it runs;
+  // blocked before anything else, a signal sent while the configuration is
+  // still being read waits for that loop instead of killing the agent (the
+  // same mask RunAgent sets again, inherited by every thread).
+  if (IsRunCommand(argc, argv)) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  }
   using namespace originwatch;
   using namespace originwatch::cli;
   PrepareOpenSsl();  // before any certificate or key is parsed
@@ -54,6 +102,8 @@ int main(int argc, char** argv) {
   query_cmd->add_option("--db", query.db, "database file (default: from --config, else originwatch.db)");
   query_cmd->add_option("-c,--config", query.config_path, "take the database path from this configuration");
   query_cmd->add_option("--format", query.format, "table, csv or json (default table)");
+  query_cmd->add_option("--max-rows", query.max_rows, "print at most N rows; more rows: exit 1 (default: no limit)");
+  query_cmd->add_option("--timeout", query.timeout, "stop after this long, e.g. 1s, 500ms; exit 1 (default: no limit)");
 
   HistoryArgs report;
   CLI::App* report_cmd = app.add_subcommand("report", "Common answers: expiring [DAYS] | failing | changes [ORIGIN] | origin NAME | alerts [N]");
@@ -62,6 +112,8 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--db", report.db, "database file (default: from --config, else originwatch.db)");
   report_cmd->add_option("-c,--config", report.config_path, "take the database path from this configuration");
   report_cmd->add_option("--format", report.format, "table, csv or json (default table)");
+  report_cmd->add_option("--max-rows", report.max_rows, "print at most N rows; more rows: exit 1 (default: no limit)");
+  report_cmd->add_option("--timeout", report.timeout, "stop after this long, e.g. 1s, 500ms; exit 1 (default: no limit)");
 
   std::string webhook_config, webhook_name;
   CLI::App* webhook_cmd = app.add_subcommand("webhook", "Webhook tools");
@@ -82,7 +134,10 @@ int main(int argc, char** argv) {
     std::cerr << "originwatch: " << e.what() << " (see --help)\n";
     return 2;
   }
-  if (probe_cmd->parsed()) return RunProbe(probe);
+  if (probe_cmd->parsed()) {
+    EndOnInterrupt();
+    return RunProbe(probe);
+  }
   if (run_cmd->parsed()) {
     if (!run_duration.empty()) {
       auto ms = originwatch::ParseDurationMs(run_duration);
@@ -95,7 +150,10 @@ int main(int argc, char** argv) {
     return RunAgent(run);
   }
   if (check_cmd->parsed()) return RunCheckConfig(check_path);
-  if (query_cmd->parsed()) return RunQueryCmd(query);
+  if (query_cmd->parsed()) {
+    EndOnInterrupt();
+    return RunQueryCmd(query);
+  }
   if (report_cmd->parsed()) return RunReportCmd(report);
   if (webhook_test->parsed()) return RunWebhookTest(webhook_config, webhook_name);
   return 2;

@@ -4,13 +4,17 @@
 #include "originwatch/config.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
 
+#include "config/bounds.h"
 #include "config/names.h"
 
 namespace originwatch {
@@ -72,12 +76,28 @@ LoadResult LoadConfigFile(const std::string& path) {
     r.errors.push_back({path, 0, 0, "cannot read " + Quoted(path) + ": " + std::strerror(err)});
     return r;
   };
+  auto too_big = [&](uint64_t bytes, bool at_least) {
+    LoadResult r;
+    r.errors.push_back({path, 0, 0,
+                        "the file is " + std::string(at_least ? "more than " : "") +
+                            std::to_string(bytes) + " bytes; the limit is 32 MiB (" +
+                            std::to_string(kMaxConfigBytes) + " bytes)"});
+    return r;
+  };
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return unreadable(errno);
+  // The size is checked before anything is read; a pipe or a file that grows
+  // meanwhile is cut off one byte past the limit (and then refused).
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return unreadable(errno);
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
+    return too_big(static_cast<uint64_t>(st.st_size), false);
+  }
   std::string text;
   char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  while (text.size() <= kMaxConfigBytes) {
+    const size_t want = std::min(sizeof buf, kMaxConfigBytes + 1 - text.size());
+    ssize_t n = ::read(fd.get(), buf, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       return unreadable(errno);
@@ -85,6 +105,7 @@ LoadResult LoadConfigFile(const std::string& path) {
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
   }
+  if (text.size() > kMaxConfigBytes) return too_big(kMaxConfigBytes, true);
   return ParseConfig(text, path);
 }
 

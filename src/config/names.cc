@@ -166,6 +166,10 @@ std::string_view Closest(std::string_view word, std::span<const std::string_view
   std::string_view best;
   int best_distance = 3;
   for (std::string_view c : candidates) {
+    // The distance is at least the difference in length: skip the quadratic
+    // work for a word far longer than any candidate (a 10 MB key or value).
+    const size_t longer = std::max(word.size(), c.size()), shorter = std::min(word.size(), c.size());
+    if (longer - shorter >= static_cast<size_t>(best_distance)) continue;
     int d = EditDistance(word, c);
     if (d < best_distance) {
       best = c;
@@ -176,8 +180,14 @@ std::string_view Closest(std::string_view word, std::span<const std::string_view
 }
 
 std::string Quoted(std::string_view s) {
+  // At most kQuotedLimit bytes of s, cut at a UTF-8 code point boundary.
+  size_t keep = s.size();
+  if (keep > kQuotedLimit) {
+    keep = kQuotedLimit;
+    while (keep > 0 && (static_cast<unsigned char>(s[keep]) & 0xC0) == 0x80) --keep;
+  }
   std::string out = "\"";
-  for (char c : s) {
+  for (char c : s.substr(0, keep)) {
     unsigned char u = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {
       out += '\\';
@@ -191,6 +201,46 @@ std::string Quoted(std::string_view s) {
     }
   }
   out += '"';
+  if (keep < s.size()) out += "...";
+  return out;
+}
+
+std::string SafeMessage(std::string_view message) {
+  constexpr size_t kMaxMessage = 240;
+  std::string out;
+  bool in_excerpt = false;
+  size_t excerpt = 0;  // bytes of the current '...' excerpt kept so far
+  for (size_t i = 0; i < message.size(); ++i) {
+    if (out.size() >= kMaxMessage) {
+      out += "...";
+      break;
+    }
+    const char c = message[i];
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\'') {
+      in_excerpt = !in_excerpt;
+      excerpt = 0;
+      out += c;
+      continue;
+    }
+    if (in_excerpt && excerpt == kQuotedLimit) {
+      // Drop the rest of the excerpt, up to its closing quote.
+      const size_t close = message.find('\'', i);
+      out += "...";
+      if (close == std::string_view::npos) break;
+      i = close - 1;
+      excerpt = kQuotedLimit + 1;
+      continue;
+    }
+    if (in_excerpt && excerpt < kQuotedLimit) ++excerpt;
+    if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
   return out;
 }
 

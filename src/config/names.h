@@ -31,7 +31,13 @@ bool IsHttpUrl(std::string_view s);
 int EditDistance(std::string_view a, std::string_view b);
 // The candidate closest to word within distance 2, or "" (ties: the first).
 std::string_view Closest(std::string_view word, std::span<const std::string_view> candidates);
-// s in double quotes, with '"', '\\' and non-printable bytes escaped.
+// At most this many bytes of a key or value appear in any config message.
+inline constexpr size_t kQuotedLimit = 80;
+// s in double quotes, with '"', '\\' and control bytes escaped; beyond
+// kQuotedLimit bytes of s, the rest is left out and `...` follows the quotes.
 std::string Quoted(std::string_view s);
+// A message from toml++ made safe to print: control bytes escaped, each
+// '...' excerpt it quotes cut to kQuotedLimit bytes, at most 240 bytes in all.
+std::string SafeMessage(std::string_view message);
 
 }  // namespace originwatch::config_internal

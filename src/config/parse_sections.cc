@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/bounds.h"
 #include "config/names.h"
 #include "config/toml_reader.h"
 
@@ -44,10 +45,16 @@ void Parser::ForEachArrayTable(const toml::table& root, std::string_view name, b
 
 LoadResult Parser::Run(std::string_view text) {
   LoadResult result;
+  // The limits first: a hostile file (a million-part key) overflows the
+  // stack inside toml::parse (bounds.h).
+  if (std::optional<ConfigError> e = CheckConfigBounds(text, file_)) {
+    result.errors.push_back(std::move(*e));
+    return result;
+  }
   toml::parse_result parsed = toml::parse(text, file_);
   if (!parsed) {
     const toml::parse_error& e = parsed.error();
-    Error(e.source(), std::string(e.description()));
+    Error(e.source(), SafeMessage(e.description()));
     result.errors = std::move(errors_);
     return result;
   }
@@ -286,7 +293,9 @@ void Parser::ParseProfiles(const toml::table& profiles, AgentConfig& cfg) {
     }
     const toml::table* t = e.value->as_table();
     if (t == nullptr) {
-      Error(*e.value, "profile " + Quoted(name) + " must be a table ([profiles." + name +
+      // The name itself only once, quoted (and so cut short and escaped).
+      Error(*e.value, "profile " + Quoted(name) + " must be a table ([profiles." +
+                          (name_ok && name.size() <= kQuotedLimit ? name : std::string("NAME")) +
                           "]), not " + TypeName(*e.value));
       continue;
     }

@@ -6,6 +6,12 @@
 // main cost of a row). If any commit fails, the whole transaction rolls back
 // and the batch is written again with one savepoint per commit, so that a
 // failing commit rolls back alone, as before.
+//
+// A batch the database itself refuses (SQLITE_FULL, an I/O error, read-only,
+// locked by another process) is not a failing commit: it is held, whole and in
+// order, and retried with backoff; what arrives meanwhile waits in the queue
+// (bounded by Options::queue_capacity; Enqueue keeps the alert part of what
+// it cannot queue). Writing resumes by itself.
 #include <time.h>
 
 #include <algorithm>
@@ -13,11 +19,28 @@
 #include <cstdio>
 #include <mutex>
 
+#include "originwatch/log.h"
 #include "store/store_impl.h"
 
 namespace originwatch {
 
 using namespace store_internal;  // NOLINT: this component's own helpers
+
+namespace {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t ProbesIn(const std::vector<Item>& items) {
+  size_t n = 0;
+  for (const Item& i : items) n += i.commit.probe.has_value();
+  return n;
+}
+
+}  // namespace
 
 void Store::Impl::WriterLoop() {
   const auto batch_wait = std::chrono::milliseconds(options.batch_max_ms);
@@ -25,7 +48,7 @@ void Store::Impl::WriterLoop() {
   const size_t deep_max = std::max(batch_max, static_cast<size_t>(std::max(options.deep_batch_max_items, 1)));
   std::unique_lock<std::mutex> lk(mu);
   for (;;) {
-    wake.wait(lk, [&] { return stopping || !commands.empty() || !queue.empty(); });
+    wake.wait(lk, [&] { return stopping || !commands.empty() || !queue.empty() || !batch.empty(); });
     if (!commands.empty()) {
       auto cmd = std::move(commands.front());
       commands.pop_front();
@@ -34,27 +57,62 @@ void Store::Impl::WriterLoop() {
       lk.lock();
       continue;
     }
-    if (queue.empty()) {
-      if (stopping) break;
-      continue;
+    if (!batch.empty()) {
+      // A batch the database refused (full disk, I/O error, read-only, locked):
+      // retried whole, in order, before anything newer. Stopping gets one last try.
+      if (!stopping && std::chrono::steady_clock::now() < retry_at) {
+        wake.wait_until(lk, retry_at, [&] { return stopping || !commands.empty(); });
+        continue;
+      }
+    } else {
+      if (queue.empty()) {
+        if (stopping) break;
+        continue;
+      }
+      // Let the batch fill up, unless someone waits for it.
+      wake.wait_for(lk, batch_wait, [&] {
+        return stopping || flush_waiters > 0 || queue.size() >= batch_max || !commands.empty();
+      });
+      // A writer that fell behind catches up with fewer, larger transactions.
+      const size_t limit = queue.size() > 4 * batch_max ? deep_max : batch_max;
+      batch.reserve(limit);
+      queue.PopInto(batch, std::min(queue.size(), limit));
     }
-    // Let the batch fill up, unless someone waits for it.
-    wake.wait_for(lk, batch_wait, [&] {
-      return stopping || flush_waiters > 0 || queue.size() >= batch_max || !commands.empty();
-    });
-    // A writer that fell behind catches up with fewer, larger transactions.
-    const size_t limit = queue.size() > 4 * batch_max ? deep_max : batch_max;
-    batch.clear();
-    batch.reserve(limit);
-    queue.PopInto(batch, std::min(queue.size(), limit));
+    const bool last_try = stopping;
     lk.unlock();
-    WriteBatch(batch);
+    const bool held = WriteBatch(batch);
     const uint64_t last = batch.back().seq;
-    batch.clear();  // the results are freed outside the lock
+    if (held && last_try) GiveUpOnStop();
+    if (!held || last_try) batch.clear();  // the results are freed outside the lock
     lk.lock();
-    done_seq = last;
+    if (!held || last_try) done_seq = std::max(done_seq, last);
     done.notify_all();
+    if (last_try && held) break;
   }
+}
+
+// Stopping while the database refuses every write: what is still held, and
+// what waits behind it, is counted and logged, never silently lost.
+void Store::Impl::GiveUpOnStop() {
+  size_t probes = ProbesIn(batch);
+  size_t items = batch.size();
+  std::vector<Item> rest;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    queue.PopInto(rest, queue.size());
+    done_seq = next_seq - 1;
+  }
+  probes += ProbesIn(rest);
+  items += rest.size();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    stats.dropped_unwritable += probes;
+    stats.held = 0;
+  }
+  Log(LogLevel::kError, "",
+      "store: stopping while database \"" + options.path + "\" cannot be written (" +
+          last_error + "): " + std::to_string(probes) + " probe results and " +
+          std::to_string(items - probes) + " other commits were not written and are lost");
 }
 
 Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t* written,
@@ -104,12 +162,21 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
         continue;
       }
     }
+    if (Unwritable(s)) {
+      // The database refuses writes: the whole batch is held, not this item dropped.
+      defer_states = false;
+      (void)ExecSql(d, "ROLLBACK");
+      ClearCaches();
+      batch_new_certs.clear();
+      batch_certs_without_der = 0;
+      *written = *probes = 0;
+      return s;
+    }
     if (item.commit.probe) {
-      std::fprintf(stderr, "originwatch: store: result of %s %s not written: %s\n",
-                   item.commit.probe->spec.origin.c_str(), item.commit.probe->VariantLabel().c_str(),
-                   s.message().c_str());
+      Log(LogLevel::kError, item.commit.probe->spec.origin,
+          "store: result of " + item.commit.probe->VariantLabel() + " not written: " + s.message());
     } else {
-      std::fprintf(stderr, "originwatch: store: alert state not written: %s\n", s.message().c_str());
+      Log(LogLevel::kError, "", "store: alert state not written: " + s.message());
     }
     (void)ExecSql(d, "ROLLBACK TO item; RELEASE item;");
     ClearCaches();  // also forgets what the batch stored before: reloaded from the rows
@@ -147,20 +214,26 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
   return s;
 }
 
-void Store::Impl::WriteBatch(std::vector<Item>& items) {
+bool Store::Impl::WriteBatch(std::vector<Item>& items) {
   size_t written = 0, failed = 0, probes = 0;
   Status s = WritePass(items, /*savepoints=*/false, &written, &probes, &failed);
-  if (!s.ok() && written < items.size() && failed == 0) {
+  if (!s.ok() && written < items.size() && failed == 0 && !Unwritable(s)) {
     // A commit failed: written again, each in its own savepoint.
     written = probes = 0;
     s = WritePass(items, /*savepoints=*/true, &written, &probes, &failed);
   }
+  if (!s.ok() && Unwritable(s)) {
+    // The database, not a commit, is at fault: hold the batch and retry.
+    OnUnwritable(s, items);
+    return true;
+  }
   if (!s.ok()) {
-    std::fprintf(stderr, "originwatch: store: batch of %zu results not written: %s\n", items.size(),
-                 s.message().c_str());
+    Log(LogLevel::kError, "",
+        "store: batch of " + std::to_string(items.size()) + " results not written: " + s.message());
     failed = items.size();
     written = probes = 0;
   }
+  if (!writable) OnWritable();
   // What this batch stored is now visible: the engine may leave the DER of
   // these certificates out from now on.
   if (written > 0 && options.known_certs && !batch_new_certs.empty()) {
@@ -182,6 +255,78 @@ void Store::Impl::WriteBatch(std::vector<Item>& items) {
   stats.write_errors += failed;
   stats.certs_without_der += without_der;
   if (written > 0) ++stats.batches;
+  return false;
+}
+
+bool Store::Impl::Unwritable(const Status& s) {
+  return s.code() == Status::Code::kIoError || s.code() == Status::Code::kUnavailable;
+}
+
+void Store::Impl::OnUnwritable(const Status& s, const std::vector<Item>& items) {
+  const int64_t now = WallMs();
+  const bool first = writable;
+  last_error = s.message();
+  retry_delay_ms = first ? std::max(options.retry_min_ms, 1)
+                         : std::min(std::max(options.retry_max_ms, 1), retry_delay_ms * 2);
+  retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_delay_ms);
+  WriteHealth h;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    if (first) {
+      stats.writable = false;
+      stats.unwritable_since_ms = now;
+      dropped_at_unwritable_start = stats.dropped_unwritable;
+    }
+    stats.last_write_error = last_error;
+    stats.held = items.size();  // stats() adds the queue
+    ++stats.write_retries;
+    h.dropped = stats.dropped_unwritable;
+    h.held = stats.held + queue.size();
+    h.since_ms = stats.unwritable_since_ms;
+  }
+  writable = false;
+  h.writable = false;
+  h.error = last_error;
+  h.at_ms = now;
+  if (first) {
+    Log(LogLevel::kError, "",
+        "store: database \"" + options.path + "\" cannot be written: " + last_error + "; " +
+            std::to_string(ProbesIn(items)) +
+            " results held in memory and retried with backoff; alert transitions are kept until "
+            "writes resume");
+    last_unwritable_log_ms = now;
+  } else if (now - last_unwritable_log_ms >= 60000) {
+    last_unwritable_log_ms = now;
+    Log(LogLevel::kError, "",
+        "store: database \"" + options.path + "\" still cannot be written: " + last_error + "; " +
+            std::to_string(h.held) + " commits held, " + std::to_string(h.dropped) +
+            " probe results dropped so far");
+  }
+  if (first && options.on_write_health) options.on_write_health(h);
+}
+
+void Store::Impl::OnWritable() {
+  const int64_t now = WallMs();
+  WriteHealth h;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    h.since_ms = stats.unwritable_since_ms;
+    h.dropped = stats.dropped_unwritable - dropped_at_unwritable_start;
+    stats.writable = true;
+    stats.unwritable_since_ms = 0;
+    stats.held = 0;
+    h.held = queue.size();
+  }
+  writable = true;
+  h.writable = true;
+  h.error = last_error;
+  h.at_ms = now;
+  Log(LogLevel::kInfo, "",
+      "store: database \"" + options.path + "\" is written again after " +
+          std::to_string((now - h.since_ms + 500) / 1000) + " s; " + std::to_string(h.dropped) +
+          " probe results were dropped while it could not be written (see `dropped (database "
+          "unwritable)` in the stats)");
+  if (options.on_write_health) options.on_write_health(h);
 }
 
 Status Store::Impl::LoadCertsWithoutDer() {

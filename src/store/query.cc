@@ -1,9 +1,14 @@
-// The read side of the store: read-only queries, output formats and reports.
+// The read side of the store: read-only queries and reports, streamed row by
+// row to a RowSink (the formats are in query_format.cc).
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <initializer_list>
 
 #include "originwatch/store.h"
 #include "originwatch/text.h"
@@ -79,203 +84,315 @@ std::string Position(std::string_view sql, size_t offset) {
   return "line " + std::to_string(line) + ", column " + std::to_string(col);
 }
 
-Result<QueryResult> RunOn(sqlite3* db, const std::string& sql,
-                          const std::vector<SqlValue>& params) {
-  QueryResult last;
-  bool have = false;
+// Per connection: the deadline the progress handler enforces and what the
+// authorizer refused (so the error can name it; SQLite only says "not
+// authorized").
+struct Guard {
+  bool has_deadline = false;
+  std::chrono::steady_clock::time_point deadline;
+  bool timed_out = false;
+  std::string refused;
+};
+
+int OnProgress(void* p) {
+  auto* g = static_cast<Guard*>(p);
+  if (!g->has_deadline || std::chrono::steady_clock::now() < g->deadline) return 0;
+  g->timed_out = true;
+  return 1;  // SQLite stops the statement with SQLITE_INTERRUPT
+}
+
+bool IsOneOf(const char* name, std::initializer_list<const char*> names) {
+  if (name == nullptr) return false;
+  for (const char* n : names) {
+    if (sqlite3_stricmp(name, n) == 0) return true;
+  }
+  return false;
+}
+
+// Runs when a statement is prepared, before any file is opened. Writes to
+// this database are left to SQLITE_OPEN_READONLY and query_only (their message
+// is SQLite's "attempt to write a readonly database"); this refuses what would
+// open another file or loosen those guarantees. VACUUM has no action code of
+// its own: it runs an ATTACH of its target (SQLite 3.40 vacuum.c), refused
+// here too, and Exec refuses the statement itself before it runs.
+int Authorize(void* p, int action, const char* a1, const char* a2, const char*, const char*) {
+  auto* g = static_cast<Guard*>(p);
+  switch (action) {
+    case SQLITE_ATTACH:
+      g->refused = "ATTACH";
+      return SQLITE_DENY;
+    case SQLITE_DETACH:
+      g->refused = "DETACH";
+      return SQLITE_DENY;
+    case SQLITE_FUNCTION:
+      // fts3_tokenizer() with two arguments takes a pointer (Debian builds
+      // enable it): code execution from SQL text.
+      if (IsOneOf(a2, {"load_extension", "fts3_tokenizer"})) {
+        g->refused = std::string(a2) + "()";
+        return SQLITE_DENY;
+      }
+      return SQLITE_OK;
+    case SQLITE_PRAGMA:
+      // Always: these write or checkpoint. With a value: these would loosen
+      // the read-only connection or point it at other files.
+      if (IsOneOf(a1, {"wal_checkpoint", "incremental_vacuum", "optimize"}) ||
+          (a2 != nullptr &&
+           IsOneOf(a1, {"query_only", "writable_schema", "journal_mode", "locking_mode",
+                        "trusted_schema", "temp_store_directory", "data_store_directory",
+                        "wal_autocheckpoint", "schema_version"}))) {
+        g->refused = std::string("PRAGMA ") + a1;
+        return SQLITE_DENY;
+      }
+      return SQLITE_OK;
+    default:
+      return SQLITE_OK;
+  }
+}
+
+Status Refused(const Guard& g) {
+  return Status::InvalidArgument(g.refused +
+                                 " is refused: a query only reads this one database (no other "
+                                 "file, no loaded code)");
+}
+
+// True when the statement's first keyword is VACUUM.
+bool IsVacuum(sqlite3_stmt* stmt) {
+  const char* s = sqlite3_sql(stmt);
+  if (s == nullptr) return false;
+  for (;;) {
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f') ++s;
+    if (s[0] == '-' && s[1] == '-') {
+      while (*s && *s != '\n') ++s;
+    } else if (s[0] == '/' && s[1] == '*') {
+      const char* e = std::strstr(s + 2, "*/");
+      s = e ? e + 2 : s + std::strlen(s);
+    } else {
+      break;
+    }
+  }
+  return sqlite3_strnicmp(s, "VACUUM", 6) == 0 && !std::isalnum(static_cast<unsigned char>(s[6])) &&
+         s[6] != '_';
+}
+
+// Installs the authorizer and, with a timeout, the progress handler.
+void Arm(sqlite3* db, Guard& g, const QueryLimits& limits) {
+  sqlite3_set_authorizer(db, Authorize, &g);
+  if (limits.timeout_ms > 0) {
+    g.has_deadline = true;
+    g.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits.timeout_ms);
+    sqlite3_progress_handler(db, 1000, OnProgress, &g);
+    sqlite3_busy_timeout(db, static_cast<int>(std::min<int64_t>(limits.timeout_ms, 5000)));
+  }
+}
+
+// One streamed result being produced, possibly from several statements (the
+// origin report): the sink gets Begin once, End once (Finish).
+struct Run {
+  Run(sqlite3* d, Guard* guard, const QueryLimits& l, RowSink* s)
+      : db(d), g(guard), limits(l), sink(s) {}
+  sqlite3* db;
+  Guard* g;
+  QueryLimits limits;
+  RowSink* sink;
+  bool begun = false;
+  QueryStreamResult res;
+};
+
+// A step that did not return a row or DONE: a stop (timeout, heap limit) or
+// an error.
+Status StepFailed(Run& run, int rc) {
+  if (run.g->timed_out) {
+    run.res.stop = QueryStop::kTimeout;
+    return Status::Ok();
+  }
+  if ((rc & 0xff) == SQLITE_NOMEM) {
+    run.res.stop = QueryStop::kMemory;
+    run.res.detail = sqlite3_errmsg(run.db);
+    return Status::Ok();
+  }
+  if (!run.g->refused.empty()) return Refused(*run.g);
+  return store_internal::SqliteError(run.db, "query failed");
+}
+
+// Delivers the rows of one prepared statement to the sink.
+Status StreamRows(Run& run, sqlite3_stmt* stmt) {
+  const int ncol = sqlite3_column_count(stmt);
+  if (!run.begun) {
+    std::vector<std::string> columns;
+    for (int i = 0; i < ncol; ++i) {
+      const char* name = sqlite3_column_name(stmt, i);
+      columns.push_back(name ? name : "");
+    }
+    run.sink->Begin(columns);
+    run.begun = true;
+  }
+  std::vector<QueryCell> cells(static_cast<size_t>(ncol));
+  std::vector<std::string> hex(static_cast<size_t>(ncol));
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc != SQLITE_ROW) return StepFailed(run, rc);
+    if (run.limits.max_rows > 0 && run.res.rows >= run.limits.max_rows) {
+      run.res.stop = QueryStop::kMaxRows;  // there is one more row than allowed
+      return Status::Ok();
+    }
+    for (int i = 0; i < ncol; ++i) {
+      QueryCell& cell = cells[static_cast<size_t>(i)];
+      const int type = sqlite3_column_type(stmt, i);
+      cell.null = type == SQLITE_NULL;
+      cell.numeric = type == SQLITE_INTEGER || type == SQLITE_FLOAT;
+      if (type == SQLITE_BLOB) {
+        static const char kHex[] = "0123456789abcdef";
+        const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(stmt, i));
+        const int n = sqlite3_column_bytes(stmt, i);
+        std::string& h = hex[static_cast<size_t>(i)];
+        h.clear();
+        for (int k = 0; k < n; ++k) {
+          h.push_back(kHex[p[k] >> 4]);
+          h.push_back(kHex[p[k] & 15]);
+        }
+        cell.text = h;
+      } else if (!cell.null) {
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+        const int n = sqlite3_column_bytes(stmt, i);
+        if (p == nullptr) return StepFailed(run, sqlite3_errcode(run.db));
+        cell.text = std::string_view(p, static_cast<size_t>(n));
+      } else {
+        cell.text = {};
+      }
+    }
+    if (!run.sink->Row(cells)) return Status::IoError("cannot write the output");
+    ++run.res.rows;
+  }
+}
+
+// Prepares every statement of `sql` first (so a syntax error or a refused
+// statement stops the run before anything is printed), then runs them in
+// order; the rows of the last one that returns columns go to the sink.
+Status Exec(Run& run, const std::string& sql, const std::vector<SqlValue>& params) {
+  if (run.res.stop != QueryStop::kNone) return Status::Ok();
+  std::vector<store_internal::StmtPtr> stmts;
   const char* begin = sql.c_str();
   const char* end = begin + sql.size();
   const char* p = begin;
   while (p < end) {
     sqlite3_stmt* raw = nullptr;
     const char* tail = nullptr;
-    int rc = sqlite3_prepare_v2(db, p, static_cast<int>(end - p), &raw, &tail);
+    const int rc = sqlite3_prepare_v2(run.db, p, static_cast<int>(end - p), &raw, &tail);
     store_internal::StmtPtr stmt(raw);
     if (rc != SQLITE_OK) {
-      std::string msg = sqlite3_errmsg(db);
-      int off = sqlite3_error_offset(db);
+      if (!run.g->refused.empty()) return Refused(*run.g);
+      if ((rc & 0xff) == SQLITE_NOMEM || run.g->timed_out) return StepFailed(run, rc);
+      std::string msg = sqlite3_errmsg(run.db);
+      const int off = sqlite3_error_offset(run.db);
       if (off >= 0) msg += " (" + Position(sql, static_cast<size_t>(p - begin) + off) + ")";
       return Status::InvalidArgument(std::move(msg));
     }
     p = tail;
     if (!stmt) continue;  // whitespace or a comment
-    if (Status s = store_internal::BindAll(db, stmt.get(), params); !s.ok()) return s;
-    auto rows = store_internal::CollectRows(db, stmt.get());
-    if (!rows.ok()) return rows.status();
-    if (!rows->columns.empty() || !have) {
-      last = std::move(rows).value();
-      have = true;
+    if (IsVacuum(stmt.get())) {
+      run.g->refused = "VACUUM";
+      return Refused(*run.g);
+    }
+    stmts.push_back(std::move(stmt));
+  }
+  if (stmts.empty()) return Status::InvalidArgument("no SQL statement to run");
+  size_t target = stmts.size() - 1;
+  for (size_t i = stmts.size(); i-- > 0;) {
+    if (sqlite3_column_count(stmts[i].get()) > 0) {
+      target = i;
+      break;
     }
   }
-  if (!have) return Status::InvalidArgument("no SQL statement to run");
-  return last;
-}
-
-bool IsNumericCell(const QueryResult& r, size_t row, size_t col) {
-  return row < r.numeric.size() && col < r.numeric[row].size() && r.numeric[row][col];
-}
-
-// A JSON number exactly as JSON spells it (SQLite may print "Inf").
-bool IsJsonNumber(std::string_view s) {
-  size_t i = 0;
-  auto digits = [&] {
-    size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > start;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  DecodeUtf8(s, [&](uint32_t cp) {
-    switch (cp) {
-      case '"':
-        out += "\\\"";
-        return;
-      case '\\':
-        out += "\\\\";
-        return;
-      case '\n':
-        out += "\\n";
-        return;
-      case '\r':
-        out += "\\r";
-        return;
-      case '\t':
-        out += "\\t";
-        return;
-      default:
-        break;
-    }
-    if (cp < 0x20 || cp == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
-      out += buf;
+  for (size_t i = 0; i < stmts.size(); ++i) {
+    sqlite3_stmt* stmt = stmts[i].get();
+    if (Status s = store_internal::BindAll(run.db, stmt, params); !s.ok()) return s;
+    if (i == target) {
+      if (Status s = StreamRows(run, stmt); !s.ok()) return s;
     } else {
-      AppendUtf8(out, cp);
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      }
+      if (rc != SQLITE_DONE) {
+        if (Status s = StepFailed(run, rc); !s.ok()) return s;
+      }
     }
-  });
-  out.push_back('"');
+    if (run.res.stop != QueryStop::kNone) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+// Ends the output; after an error only when rows were printed (so JSON stays
+// a document), else an error prints nothing on stdout.
+Result<QueryStreamResult> Finish(Run& run, Status s) {
+  if (run.begun && (s.ok() || run.res.rows > 0) && !run.sink->End() && s.ok()) {
+    s = Status::IoError("cannot write the output");
+  }
+  if (!s.ok()) return s;
+  return run.res;
+}
+
+// Keeps every row in memory: the API of RunQuery and Report.
+class Collector : public RowSink {
+ public:
+  QueryResult result;
+  void Begin(const std::vector<std::string>& columns) override { result.columns = columns; }
+  bool Row(const std::vector<QueryCell>& cells) override {
+    auto& row = result.rows.emplace_back();
+    auto& numeric = result.numeric.emplace_back();
+    for (const QueryCell& c : cells) {
+      row.push_back(c.null ? std::nullopt : std::optional<std::string>(std::string(c.text)));
+      numeric.push_back(c.numeric);
+    }
+    return true;
+  }
+  bool End() override { return true; }
+};
+
+Result<QueryResult> Collected(Result<QueryStreamResult> r, Collector& c) {
+  if (!r.ok()) return r.status();
+  if (r->stop == QueryStop::kMemory) return Status::Internal("query failed: " + r->detail);
+  return std::move(c.result);
+}
+
+// All rows of `sql` on an armed connection (the reports' small lookups).
+Result<QueryResult> RunOn(sqlite3* db, Guard& g, const std::string& sql,
+                          const std::vector<SqlValue>& params) {
+  Collector c;
+  Run run(db, &g, QueryLimits{}, &c);
+  Status s = Exec(run, sql, params);
+  return Collected(Finish(run, std::move(s)), c);
 }
 
 }  // namespace
 
+void LimitSqliteHeap(int64_t bytes) { sqlite3_hard_heap_limit64(bytes); }
+
+Result<QueryStreamResult> StreamQuery(const std::string& db_path, const std::string& sql,
+                                      const std::vector<SqlValue>& params,
+                                      const QueryLimits& limits, RowSink& sink) {
+  auto db = OpenReadOnly(db_path);
+  if (!db.ok()) {
+    // Out of SQLite's heap limit already while opening.
+    if (db.status().message().find("out of memory") != std::string::npos) {
+      QueryStreamResult r;
+      r.stop = QueryStop::kMemory;
+      r.detail = db.status().message();
+      return r;
+    }
+    return db.status();
+  }
+  Guard g;
+  Arm(db->get(), g, limits);
+  Run run(db->get(), &g, limits, &sink);
+  Status s = Exec(run, sql, params);
+  return Finish(run, std::move(s));
+}
+
 Result<QueryResult> RunQuery(const std::string& db_path, const std::string& sql,
                              const std::vector<SqlValue>& params) {
-  auto db = OpenReadOnly(db_path);
-  if (!db.ok()) return db.status();
-  return RunOn(db->get(), sql, params);
-}
-
-std::string FormatTable(const QueryResult& r) {
-  const size_t ncol = r.columns.size();
-  std::vector<std::vector<std::pair<std::string, size_t>>> cells;
-  std::vector<size_t> width(ncol, 0);
-  std::vector<std::pair<std::string, size_t>> header;
-  for (size_t c = 0; c < ncol; ++c) {
-    header.push_back(TerminalSafe(r.columns[c]));
-    width[c] = header.back().second;
-  }
-  for (const auto& row : r.rows) {
-    auto& out = cells.emplace_back();
-    for (size_t c = 0; c < ncol; ++c) {
-      out.push_back(c < row.size() && row[c] ? TerminalSafe(*row[c])
-                                             : std::pair<std::string, size_t>{"NULL", 4});
-      width[c] = std::max(width[c], out.back().second);
-    }
-  }
-  std::string text;
-  auto line = [&](const std::vector<std::pair<std::string, size_t>>& row, size_t row_index,
-                  bool is_header) {
-    for (size_t c = 0; c < ncol; ++c) {
-      const size_t pad = width[c] - row[c].second;
-      const bool right = !is_header && IsNumericCell(r, row_index, c);
-      if (c) text += "  ";
-      if (right) text.append(pad, ' ');
-      text += row[c].first;
-      if (!right && c + 1 < ncol) text.append(pad, ' ');
-    }
-    text += '\n';
-  };
-  line(header, 0, true);
-  for (size_t c = 0; c < ncol; ++c) {
-    if (c) text += "  ";
-    text.append(width[c], '-');
-  }
-  text += '\n';
-  for (size_t i = 0; i < cells.size(); ++i) line(cells[i], i, false);
-  text += "(" + std::to_string(r.rows.size()) + (r.rows.size() == 1 ? " row)\n" : " rows)\n");
-  return text;
-}
-
-std::string FormatCsv(const QueryResult& r) {
-  std::string out;
-  auto field = [&](std::string_view s) {
-    std::string clean;
-    DecodeUtf8(s, [&](uint32_t cp) { AppendUtf8(clean, cp); });
-    if (clean.find_first_of(",\"\r\n") == std::string::npos) {
-      out += clean;
-      return;
-    }
-    out.push_back('"');
-    for (char ch : clean) {
-      if (ch == '"') out.push_back('"');
-      out.push_back(ch);
-    }
-    out.push_back('"');
-  };
-  for (size_t c = 0; c < r.columns.size(); ++c) {
-    if (c) out.push_back(',');
-    field(r.columns[c]);
-  }
-  out.push_back('\n');
-  for (const auto& row : r.rows) {
-    for (size_t c = 0; c < r.columns.size(); ++c) {
-      if (c) out.push_back(',');
-      if (c < row.size() && row[c]) field(*row[c]);
-    }
-    out.push_back('\n');
-  }
-  return out;
-}
-
-std::string FormatJson(const QueryResult& r) {
-  std::string out = "[";
-  for (size_t i = 0; i < r.rows.size(); ++i) {
-    out += i ? ",\n  {" : "\n  {";
-    const auto& row = r.rows[i];
-    for (size_t c = 0; c < r.columns.size(); ++c) {
-      if (c) out += ", ";
-      AppendJsonString(out, r.columns[c]);
-      out += ": ";
-      if (c >= row.size() || !row[c]) {
-        out += "null";
-      } else if (IsNumericCell(r, i, c) && IsJsonNumber(*row[c])) {
-        out += *row[c];
-      } else {
-        AppendJsonString(out, *row[c]);
-      }
-    }
-    out += "}";
-  }
-  out += r.rows.empty() ? "]\n" : "\n]\n";
-  return out;
+  Collector c;
+  return Collected(StreamQuery(db_path, sql, params, {}, c), c);
 }
 
 // ---------------------------------------------------------------------------
@@ -349,54 +466,38 @@ std::string ProbeJoins() {
          "LEFT JOIN certificates c ON c.id = ch.leaf_cert_id ";
 }
 
-Result<QueryResult> OriginReport(sqlite3* db, const std::string& path, std::string_view name,
-                                 int64_t now_s) {
-  auto id = RunOn(db, "SELECT id FROM origins WHERE name = ?1", {std::string(name)});
+// One row per variant (section "latest") then the origin's last 20 probes.
+Status OriginReport(Run& run, const std::string& path, std::string_view name, int64_t now_s) {
+  auto id = RunOn(run.db, *run.g, "SELECT id FROM origins WHERE name = ?1", {std::string(name)});
   if (!id.ok()) return id.status();
   if (id->rows.empty()) {
     return Status::NotFound("no origin named \"" + std::string(name) + "\" in \"" + path + "\"");
   }
   const int64_t origin_id = std::stoll(*id->rows[0][0]);
-  auto latest =
-      RunOn(db,
-            "SELECT 'latest' AS section, " + ProbeColumns() +
-                ", s.consecutive_failures AS failures, "
-                "strftime('%Y-%m-%dT%H:%M:%fZ', s.failing_since / 1000.0, "
-                "'unixepoch') AS failing_since, s.last_finding_code AS finding "
-                "FROM variant_state s JOIN variants v ON v.id = s.variant_id "
-                "JOIN probes p ON p.id = s.last_probe_id " +
-                ProbeJoins() + "WHERE v.origin_id = ?2 ORDER BY v.address, v.sni, v.profile",
-            {now_s, origin_id});
-  if (!latest.ok()) return latest.status();
-  auto probes =
-      RunOn(db,
-            "SELECT 'probe' AS section, " + ProbeColumns() +
-                ", NULL AS failures, NULL AS failing_since, NULL AS finding "
-                "FROM probes p JOIN variants v ON v.id = p.variant_id " +
-                ProbeJoins() + "WHERE v.origin_id = ?2 ORDER BY p.ts DESC, p.id DESC LIMIT 20",
-            {now_s, origin_id});
-  if (!probes.ok()) return probes.status();
-  QueryResult out = std::move(latest).value();
-  for (size_t i = 0; i < probes->rows.size(); ++i) {
-    out.rows.push_back(std::move(probes->rows[i]));
-    out.numeric.push_back(std::move(probes->numeric[i]));
+  if (Status s =
+          Exec(run,
+               "SELECT 'latest' AS section, " + ProbeColumns() +
+                   ", s.consecutive_failures AS failures, "
+                   "strftime('%Y-%m-%dT%H:%M:%fZ', s.failing_since / 1000.0, "
+                   "'unixepoch') AS failing_since, s.last_finding_code AS finding "
+                   "FROM variant_state s JOIN variants v ON v.id = s.variant_id "
+                   "JOIN probes p ON p.id = s.last_probe_id " +
+                   ProbeJoins() + "WHERE v.origin_id = ?2 ORDER BY v.address, v.sni, v.profile",
+               {now_s, origin_id});
+      !s.ok()) {
+    return s;
   }
-  return out;
+  return Exec(run,
+              "SELECT 'probe' AS section, " + ProbeColumns() +
+                  ", NULL AS failures, NULL AS failing_since, NULL AS finding "
+                  "FROM probes p JOIN variants v ON v.id = p.variant_id " +
+                  ProbeJoins() + "WHERE v.origin_id = ?2 ORDER BY p.ts DESC, p.id DESC LIMIT 20",
+              {now_s, origin_id});
 }
 
-}  // namespace
-
-Result<QueryResult> Report(const std::string& db_path, std::string_view kind, std::string_view arg,
-                           int64_t now_ms) {
-  if (kind != "expiring" && kind != "failing" && kind != "changes" && kind != "origin" &&
-      kind != "open_alerts" && kind != "alert_events") {
-    return Status::InvalidArgument("unknown report \"" + std::string(kind) +
-                                   "\": expected expiring, failing, changes, origin, open_alerts or "
-                                   "alert_events");
-  }
-  auto db = OpenReadOnly(db_path);
-  if (!db.ok()) return db.status();
-  sqlite3* d = db->get();
+Status RunReport(Run& run, const std::string& db_path, std::string_view kind, std::string_view arg,
+                 int64_t now_ms) {
+  sqlite3* d = run.db;
   auto version = store_internal::QueryInt(d, "PRAGMA user_version");
   if (!version.ok()) {
     return Status::IoError("database \"" + db_path + "\": " + version.status().message());
@@ -417,10 +518,10 @@ Result<QueryResult> Report(const std::string& db_path, std::string_view kind, st
       }
       max_days = days;
     }
-    return RunOn(d, ExpiringSql(), {now_s, max_days});
+    return Exec(run, ExpiringSql(), {now_s, max_days});
   }
-  if (kind == "failing") return RunOn(d, std::string(kFailingSql), {now_ms});
-  if (kind == "open_alerts") return RunOn(d, "SELECT * FROM open_alerts", {});
+  if (kind == "failing") return Exec(run, std::string(kFailingSql), {now_ms});
+  if (kind == "open_alerts") return Exec(run, "SELECT * FROM open_alerts", {});
   if (kind == "alert_events") {
     int64_t limit = 50;
     if (!arg.empty()) {
@@ -431,27 +532,54 @@ Result<QueryResult> Report(const std::string& db_path, std::string_view kind, st
       }
     }
     // The newest events, with the state of their delivery to each webhook.
-    return RunOn(d,
-                 "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', e.at_ms / 1000, 'unixepoch') AS at, e.kind, e.rule, "
-                 "e.severity, e.origin, e.variant, e.finding_code AS finding, "
-                 "(SELECT group_concat(o.webhook || ':' || o.state, ' ') FROM outbox o "
-                 "WHERE o.event_row = e.id) AS delivery, e.summary FROM alert_events e "
-                 "ORDER BY e.id DESC LIMIT ?1",
-                 {limit});
+    return Exec(run,
+                "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', e.at_ms / 1000, 'unixepoch') AS at, "
+                "e.kind, e.rule, e.severity, e.origin, e.variant, e.finding_code AS finding, "
+                "(SELECT group_concat(o.webhook || ':' || o.state, ' ') FROM outbox o "
+                "WHERE o.event_row = e.id) AS delivery, e.summary FROM alert_events e "
+                "ORDER BY e.id DESC LIMIT ?1",
+                {limit});
   }
   if (kind == "changes") {
     if (!arg.empty()) {
-      auto id = RunOn(d, "SELECT id FROM origins WHERE name = ?1", {std::string(arg)});
+      auto id = RunOn(d, *run.g, "SELECT id FROM origins WHERE name = ?1", {std::string(arg)});
       if (!id.ok()) return id.status();
       if (id->rows.empty()) {
         return Status::NotFound("no origin named \"" + std::string(arg) + "\" in \"" + db_path +
                                 "\"");
       }
     }
-    return RunOn(d, "SELECT * FROM cert_changes WHERE ?1 = '' OR origin = ?1", {std::string(arg)});
+    return Exec(run, "SELECT * FROM cert_changes WHERE ?1 = '' OR origin = ?1", {std::string(arg)});
   }
   if (arg.empty()) return Status::InvalidArgument("report origin: which origin? (give its name)");
-  return OriginReport(d, db_path, arg, now_s);
+  return OriginReport(run, db_path, arg, now_s);
+}
+
+}  // namespace
+
+Result<QueryStreamResult> StreamReport(const std::string& db_path, std::string_view kind,
+                                       std::string_view arg, int64_t now_ms,
+                                       const QueryLimits& limits, RowSink& sink) {
+  if (kind != "expiring" && kind != "failing" && kind != "changes" && kind != "origin" &&
+      kind != "open_alerts" && kind != "alert_events") {
+    return Status::InvalidArgument(
+        "unknown report \"" + std::string(kind) +
+        "\": expected expiring, failing, changes, origin, open_alerts or "
+        "alert_events");
+  }
+  auto db = OpenReadOnly(db_path);
+  if (!db.ok()) return db.status();
+  Guard g;
+  Arm(db->get(), g, limits);
+  Run run(db->get(), &g, limits, &sink);
+  Status s = RunReport(run, db_path, kind, arg, now_ms);
+  return Finish(run, std::move(s));
+}
+
+Result<QueryResult> Report(const std::string& db_path, std::string_view kind, std::string_view arg,
+                           int64_t now_ms) {
+  Collector c;
+  return Collected(StreamReport(db_path, kind, arg, now_ms, {}, c), c);
 }
 
 }  // namespace originwatch

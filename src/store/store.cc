@@ -172,8 +172,22 @@ bool Store::Enqueue(Commit commit) {
     std::lock_guard<std::mutex> lk(m.mu);
     if (m.stopping || !m.running) return false;
     if (m.queue.size() >= m.options.queue_capacity) {
-      ++m.stats.dropped_queue_full;
-      return false;
+      uint64_t& dropped = m.stats.writable ? m.stats.dropped_queue_full : m.stats.dropped_unwritable;
+      const bool alert_part = !commit.states.empty() || !commit.episodes.empty() ||
+                              !commit.events.empty() || !commit.alert_origins.empty();
+      if (!alert_part) {
+        dropped += commit.probe.has_value();
+        return false;
+      }
+      // Alert transitions are never dropped: the probe row is, and the commit
+      // is queued beyond the capacity (alert parts are small and rare).
+      if (commit.probe) {
+        ++dropped;
+        commit.probe.reset();
+        commit.lead.reset();
+        commit.counts.reset();
+      }
+      commit.seen_keys.clear();
     }
     m.queue.push_back(Item{m.next_seq++, std::move(commit)});
     ++m.stats.enqueued;
@@ -187,10 +201,15 @@ void Store::Flush() {
   Impl& m = *impl_;
   std::unique_lock<std::mutex> lk(m.mu);
   const uint64_t target = m.next_seq - 1;
-  if (m.done_seq >= target || !m.running) return;
+  if (m.done_seq >= target || !m.running || !m.stats.writable) return;
   ++m.flush_waiters;
   m.wake.notify_one();
-  m.done.wait(lk, [&] { return m.done_seq >= target || !m.running; });
+  // While the database refuses writes the held items cannot be waited for:
+  // Flush returns as soon as an attempt fails.
+  const uint64_t retries = m.stats.write_retries;
+  m.done.wait(lk, [&] {
+    return m.done_seq >= target || !m.running || m.stats.write_retries != retries;
+  });
   --m.flush_waiters;
 }
 
@@ -198,6 +217,7 @@ Store::Stats Store::stats() const {
   std::lock_guard<std::mutex> lk(impl_->mu);
   Stats s = impl_->stats;
   s.queue_depth = impl_->queue.size();
+  if (!s.writable) s.held += s.queue_depth;  // the refused batch and everything behind it
   return s;
 }
 

@@ -3,6 +3,7 @@
 // the caches after Open.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -239,8 +240,22 @@ struct Store::Impl {
 
   sqlite3* raw() { return db.get(); }
 
+  // While the database refuses writes (writer thread; Stats mirrors it).
+  bool writable = true;
+  std::string last_error;
+  int retry_delay_ms = 0;
+  std::chrono::steady_clock::time_point retry_at{};
+  int64_t last_unwritable_log_ms = 0;
+  uint64_t dropped_at_unwritable_start = 0;  // under mu
+
   void WriterLoop();
-  void WriteBatch(std::vector<Item>& items);
+  // Writes one batch; true when the database refused it (Unwritable) and the
+  // batch must be retried as it is.
+  bool WriteBatch(std::vector<Item>& items);
+  static bool Unwritable(const Status& s);  // full, I/O error, read-only, busy
+  void OnUnwritable(const Status& s, const std::vector<Item>& items);
+  void OnWritable();
+  void GiveUpOnStop();
   // One transaction over `items`; with savepoints a failing item rolls back
   // alone (counted in *failed), without the first failure ends the pass.
   Status WritePass(std::vector<Item>& items, bool savepoints, size_t* written, size_t* probes,

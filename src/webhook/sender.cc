@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -144,6 +145,7 @@ struct WebhookSender::Impl {
   bool stop = false;
   bool woken = false;
   std::optional<NewConfig> update;
+  std::deque<EventPayloadInput> direct;  // SendDirect: not through the outbox
   Stats stats;
 
   std::mutex stop_mu;  // serializes Stop callers around join
@@ -163,6 +165,7 @@ struct WebhookSender::Impl {
 
   void Apply(NewConfig c);
   void Loop();
+  void SendDirectNow(const EventPayloadInput& e);
   bool Pass(int64_t* wait_ms);
   int64_t TakeToken(Endpoint& ep, int64_t now);
   int64_t Backoff(int64_t attempts);
@@ -199,6 +202,14 @@ void WebhookSender::Impl::Loop() {
         lk.lock();
       }
       woken = false;
+      while (!direct.empty()) {
+        EventPayloadInput e = std::move(direct.front());
+        direct.pop_front();
+        lk.unlock();
+        SendDirectNow(e);
+        lk.lock();
+        if (stop) return;
+      }
     }
     int64_t wait_ms = std::max<int64_t>(options.poll_ms, 1);
     bool progressed = Pass(&wait_ms);
@@ -413,9 +424,59 @@ void WebhookSender::Impl::Attempt(Endpoint& ep, const Row& row) {
   }
 }
 
+// One POST per webhook whose rules and severities take the event; no retry, no
+// record (the database is what failed). Counted in the attempt stats.
+void WebhookSender::Impl::SendDirectNow(const EventPayloadInput& e) {
+  for (auto& [name, ep] : endpoints) {
+    const auto& rules = ep.config.rules;
+    const auto& sev = ep.config.severities;
+    if (!rules.empty() && std::find(rules.begin(), rules.end(), e.rule) == rules.end()) continue;
+    if (!sev.empty() && std::find(sev.begin(), sev.end(), e.severity) == sev.end()) continue;
+    if (!ep.client) {
+      auto c = HttpClient::Create();
+      if (!c.ok()) {
+        Log(LogLevel::kError, "", Who(name) + ": " + c.status().message());
+        continue;
+      }
+      ep.client = std::move(c).value();
+    }
+    const int64_t at = Now();
+    PostRequest req;
+    req.url = ep.config.url;
+    req.body = ep.config.format == "slack" ? BuildSlackPayload(e) : BuildEventPayload(e);
+    req.event_id = e.event_id;
+    req.secret = ep.secret;
+    req.timestamp_s = at / 1000;
+    req.timeout_ms = ep.config.timeout_ms;
+    PostResult r = ep.client->Post(req, at);
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      ++stats.attempts;
+      ++stats.direct;
+    }
+    const std::string tag = Who(name) + ": " + e.rule + " " + e.kind + " event " + e.event_id;
+    if (Classify(r) == Verdict::kDelivered) {
+      Log(LogLevel::kInfo, "", tag + " sent directly (HTTP " + std::to_string(r.http_status) + ")");
+    } else {
+      Log(LogLevel::kWarn, "", tag + " could not be sent (" + r.error + "); not retried: it cannot be "
+                                     "kept in the database");
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 
 WebhookSender::WebhookSender(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void WebhookSender::SendDirect(EventPayloadInput event) {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    if (impl_->direct.size() >= 16) impl_->direct.pop_front();
+    impl_->direct.push_back(std::move(event));
+    impl_->woken = true;
+  }
+  impl_->cv.notify_one();
+}
 
 WebhookSender::~WebhookSender() { Stop(); }
 

@@ -787,7 +787,7 @@ TEST_F(StoreTest, OutputFormatsSurviveHostileCertificateText) {
 
   const std::string csv = FormatCsv(*r);
   EXPECT_EQ(csv,
-            "subject,key_bits,absent\n\"CN=\xef\xbf\xbd\xef\xbf\xbd\"\"evil\"\"\x1b[31m,"
+            "subject,key_bits,absent\n\"CN=\xef\xbf\xbd\xef\xbf\xbd\"\"evil\"\"\\x1B[31m,"
             "O=caf\xc3\xa9\",256,\n");
 }
 
