@@ -31,6 +31,8 @@ JOBS="${JOBS:-$(nproc)}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 # In CI an io_uring that cannot be set up is a failure, never a skip.
 export ORIGINWATCH_REQUIRE_IO_URING=1
+# Likewise the full-disk tests, which mount a small tmpfs (CI runs as root).
+export ORIGINWATCH_REQUIRE_MOUNT=1
 # The 1000-handshake test needs ~2,100 descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -77,11 +79,12 @@ asan_test() {
 }
 
 # --- tsan -------------------------------------------------------------------
-# The suites with threads of their own: the store's writer, the webhook sender,
-# the evaluator, and the agent end to end (agent_test, alerts_test run the
-# binary, which is built with -fsanitize=thread too).
-TSAN_TARGETS=(store_test known_certs_test webhook_test evaluator_test agent_test alerts_test originwatch)
-TSAN_TESTS='^(StoreTest|HistoryTest|KnownCertsTest|WebhookPayload|WebhookSecret|WebhookTest|EvaluatorTest|EvaluatorDbTest|AgentTest|AlertsTest)\.'
+# The suites with threads of their own: the store's writer (on a full disk
+# too), the webhook sender, the evaluator, and the agent end to end (agent_test,
+# alerts_test and full_disk_test run the binary, built with -fsanitize=thread too).
+TSAN_TARGETS=(store_test known_certs_test store_full_test webhook_test evaluator_test agent_test
+  alerts_test full_disk_test originwatch)
+TSAN_TESTS='^(StoreTest|HistoryTest|KnownCertsTest|StoreFullDiskTest|WebhookPayload|WebhookSecret|WebhookTest|EvaluatorTest|EvaluatorDbTest|AgentTest|AlertsTest|FullDiskTest)\.'
 tsan_build() {
   configure build-tsan -DORIGINWATCH_TSAN=ON -DORIGINWATCH_BUILD_BENCHMARKS=OFF &&
     cmake --build build-tsan -j "$JOBS" --target "${TSAN_TARGETS[@]}"
@@ -107,7 +110,7 @@ tsan_test() {
 }
 
 # --- fuzz -------------------------------------------------------------------
-FUZZ_TARGETS=(config tls_handshake webhook_payload webhook_response)
+FUZZ_TARGETS=(config tls_handshake webhook_payload webhook_response query_output)
 fuzz_build() {
   configure build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DORIGINWATCH_FUZZ=ON &&
     cmake --build build-fuzz -j "$JOBS"
