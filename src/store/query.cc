@@ -271,6 +271,11 @@ Status StreamRows(Run& run, sqlite3_stmt* stmt) {
 // order; the rows of the last one that returns columns go to the sink.
 Status Exec(Run& run, const std::string& sql, const std::vector<SqlValue>& params) {
   if (run.res.stop != QueryStop::kNone) return Status::Ok();
+  // sqlite3_prepare_v2 ends the text at a NUL byte and returns the NUL itself
+  // as the tail, so the loop below would never get past it.
+  if (sql.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("the SQL text contains a NUL byte");
+  }
   std::vector<store_internal::StmtPtr> stmts;
   const char* begin = sql.c_str();
   const char* end = begin + sql.size();
