@@ -220,7 +220,7 @@ class EventWriter {
     e.key = r_.spec.origin + "|" + e.rule + "|" + VariantKey(r_.spec);
     e.origin = r_.spec.origin;
     e.variant = r_.VariantLabel();
-    e.address = r_.spec.address;
+    e.address = HostPort(r_.spec.address, r_.spec.port);
     e.at_ms = now_ms_;
     e.since_ms = tr.since_ms;
     e.facts_after = ResultFacts(r_);
@@ -417,7 +417,7 @@ class EventWriter {
     e.key = r_.spec.origin + "|" + e.rule + "|" + before.sha256 + ">" + CertId(leaf);
     e.origin = r_.spec.origin;
     e.variant = r_.VariantLabel();
-    e.address = r_.spec.address;
+    e.address = HostPort(r_.spec.address, r_.spec.port);
     e.at_ms = now_ms_;
     e.since_ms = now_ms_;
     e.facts_before = {{"sha256", before.sha256},
@@ -544,7 +544,7 @@ std::vector<AlertEvent> RetireVariant(const VariantAlertState& prev, std::string
     e.key = prev.origin + "|" + e.rule + "|" + prev.variant_key;
     e.origin = prev.origin;
     e.variant = prev.variant;
-    e.address = prev.address;
+    e.address = HostPortOfKey(prev.variant_key);
     e.at_ms = now_ms;
     e.since_ms = t.since_ms;
     e.facts_before["detail"] = t.detail;
