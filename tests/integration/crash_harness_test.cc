@@ -38,8 +38,8 @@ int64_t UnixMs() {
 
 constexpr int kOrigins = 6;
 constexpr int kAddresses = 4;  // 127.0.0.1 .. 127.0.0.4
-constexpr int kFailPhaseCycles = 3;
-constexpr int kFailPhaseEvery = 25;  // one failing phase of the receiver per 25 kills
+constexpr int kPhaseCycles = 3;
+constexpr int kPhaseEvery = 25;
 
 // Probe rows as a read-only reader saw them just before a kill.
 struct ProbeSnapshot {
@@ -111,20 +111,29 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
     ASSERT_TRUE(Place(origins_[i], RandomAddress(), 0, RandomHealth()));
   }
   WriteConfig(origins_);
-  const int64_t fail_from = 1 + static_cast<int64_t>(rng_() % (kFailPhaseEvery - kFailPhaseCycles - 1));
+  // Per period of kPhaseEvery kills: kPhaseCycles kills while the receiver
+  // answers 500, later kPhaseCycles kills while it answers 200 after 700 ms
+  // (kills then land while a delivery waits for its answer: the agent sends
+  // that event again after the restart, under the same id).
+  const int64_t fail_from = 1 + static_cast<int64_t>(rng_() % 9);
+  const int64_t slow_from = fail_from + 4 + static_cast<int64_t>(rng_() % 5);
 
   std::vector<ProbeSnapshot> snapshots;
-  int64_t reloads = 0, moves = 0, fail_cycles = 0;
+  int64_t reloads = 0, moves = 0, fail_cycles = 0, slow_cycles = 0;
   std::vector<std::pair<int64_t, int64_t>> fail_windows;  // unix ms while the receiver answered 500
   for (int64_t i = 0; i < kills; ++i) {
-    const bool failing = (i % kFailPhaseEvery) >= fail_from && (i % kFailPhaseEvery) < fail_from + kFailPhaseCycles;
+    const int64_t phase = i % kPhaseEvery;
+    const bool failing = phase >= fail_from && phase < fail_from + kPhaseCycles;
+    const bool slow = phase >= slow_from && phase < slow_from + kPhaseCycles;
     HttpReply reply;
     reply.status = failing ? 500 : 200;
+    reply.delay_ms = slow ? 700 : 0;
     if (failing && fail_windows.empty()) fail_windows.push_back({UnixMs(), -1});
     if (failing && fail_windows.back().second >= 0) fail_windows.push_back({UnixMs(), -1});
     receiver_.SetDefault(reply);
     if (!failing && !fail_windows.empty() && fail_windows.back().second < 0) fail_windows.back().second = UnixMs();
     fail_cycles += failing ? 1 : 0;
+    slow_cycles += slow ? 1 : 0;
 
     AgentProcess agent;
     const std::string log = (dir_ / ("agent-" + std::to_string(i) + ".log")).string();
@@ -274,12 +283,12 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
 
   const double wall_s = std::chrono::duration<double>(Clock::now() - started).count();
   std::cout << "crash-harness: seed " << seed << ", kills " << kills << ", reloads " << reloads << ", moves "
-            << moves << ", receiver failing for " << fail_cycles << " cycles\n"
+            << moves << ", receiver failing for " << fail_cycles << " and slow for " << slow_cycles << " cycles\n"
             << "crash-harness: probes committed " << probes << " (" << snapshots.size()
             << " pre-kill snapshots, all rows kept)\n"
             << "crash-harness: events " << stored.size() << " (firing " << firing << ", resolved " << resolved
             << "), requests received " << receiver_.request_count() << " (" << refused
-            << " answered 500), duplicates " << duplicates << " (same event id, answered 200 again)\n"
+            << " answered 500), duplicates " << duplicates << " (same event id and bytes)\n"
             << "crash-harness: broken at the end " << broken.size() << " of " << kOrigins << ", open alerts "
             << open->rows.size() << "\n"
             << "crash-harness: wall time " << static_cast<int64_t>(wall_s) << " s\n";
