@@ -114,15 +114,18 @@ class CrashFixture : public EngineTest {
     return true;
   }
 
+  // Writes the agent's config for `origins` (host sni-required.fleet.test,
+  // variants with and without SNI, one profile) and the receiver.
   void WriteConfig(const std::vector<CrashOrigin>& origins) {
     std::ofstream f(config_ + ".new");
     f << "[agent]\ndatabase = \"" << db_ << "\"\ninterval = \"1s\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\n"
-      << "ca_file = \"" << ca_file_ << "\"\n\n"
+      << "ca_file = \"" << ca_file_ << "\"\n"
+      << (resolver_.empty() ? "" : "resolvers = [\"" + resolver_ + "\"]\ndns_min_ttl = \"1ms\"\n") << "\n"
       << "[alerts]\nfail_after = 2\nresolve_after = 2\n\n";
     for (const CrashOrigin& o : origins) {
       f << "[[origin]]\nname = \"" << o.name << "\"\nhost = \"sni-required.fleet.test\"\nport = " << o.port
-        << "\nconnect = [\"" << o.address << "\"]\nsni = [\"sni-required.fleet.test\", \"none\"]\n"
-        << "profiles = [\"modern\"]\n\n";
+        << "\n" << (resolver_.empty() ? "connect = [\"" + o.address + "\"]\n" : "")
+        << "sni = [\"sni-required.fleet.test\", \"none\"]\nprofiles = [\"modern\"]\n\n";
     }
     f << "[[webhook]]\nname = \"ops\"\nurl = \"" << receiver_.Url() << "\"\ntimeout = \"1s\"\n";
     f.close();
@@ -163,6 +166,9 @@ class CrashFixture : public EngineTest {
   std::vector<Scenario> scenarios_;
   HttpReceiver receiver_;
   std::string db_, config_;
+  // "ip:port" of a DNS server: origins are then resolved through it (no
+  // `connect`); "" = every origin has `connect = [its address]`.
+  std::string resolver_;
 };
 
 }  // namespace originwatch::testing

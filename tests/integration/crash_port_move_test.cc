@@ -2,11 +2,15 @@
 // for good (issue 12 item 4): the alert of the old port resolves on the reload
 // with its alert id (docs/alerts.md: a variant no longer probed resolves its
 // open alerts), nothing stays open, and a later failure on the new port opens
-// a new alert with a new event id and a new opened time.
+// a new alert with a new event id and a new opened time. Both for an origin
+// with `connect` addresses and for one resolved through DNS (dnsmasq).
 #include <chrono>
 #include <thread>
 
 #include "integration/crash_fixture.h"
+#ifdef OW_HAVE_DNS_TESTSERVERS
+#include "dns/dns_servers.h"
+#endif
 
 namespace originwatch::testing {
 namespace {
@@ -27,9 +31,11 @@ class PortMoveTest : public CrashFixture {
   static std::string KeyOf(const nlohmann::json& e) {
     return e.value("rule", "") + "|" + e.value("variant", "") + "|" + e.value("address", "");
   }
+
+  void MoveAcrossPorts();
 };
 
-TEST_F(PortMoveTest, AlertOnTheOldPortResolvesOnReloadAndANewFailureOpensANewAlert) {
+void PortMoveTest::MoveAcrossPorts() {
   std::vector<CrashOrigin> origins(1);
   origins[0].name = "promo";
   ASSERT_TRUE(Place(origins[0], "127.0.0.1", 0, Health::kSniRequired));
@@ -124,6 +130,23 @@ TEST_F(PortMoveTest, AlertOnTheOldPortResolvesOnReloadAndANewFailureOpensANewAle
   agent.Signal(SIGTERM);
   EXPECT_EQ(agent.Wait(milliseconds(15000)), 0) << agent.Log();
 }
+
+TEST_F(PortMoveTest, AlertOnTheOldPortResolvesOnReloadAndANewFailureOpensANewAlert) { MoveAcrossPorts(); }
+
+#ifdef OW_HAVE_DNS_TESTSERVERS
+// The same with the origin's name resolved through DNS: the port changes, the
+// address stays, so the address book has nothing to retire and the reload
+// must do it.
+TEST_F(PortMoveTest, ResolvedOriginMovedToAnotherPortResolvesItsOldAlertOnReload) {
+  const std::string hosts = (dir_ / "dns.hosts").string();
+  { std::ofstream(hosts) << "127.0.0.1 sni-required.fleet.test\n"; }
+  std::string error;
+  auto dns = Dnsmasq::Start({"--addn-hosts=" + hosts}, &error);
+  ASSERT_NE(dns, nullptr) << error;
+  resolver_ = dns->server();
+  MoveAcrossPorts();
+}
+#endif
 
 }  // namespace
 }  // namespace originwatch::testing
