@@ -22,7 +22,8 @@ ProbeSpec SpecOn(uint16_t port) {
 }
 
 // Feeds `n` refused handshakes on `port` into `state`; returns the events.
-std::vector<AlertEvent> FeedRefused(VariantAlertState& state, uint16_t port, int n, int64_t& now_ms) {
+std::vector<AlertEvent> FeedRefused(VariantAlertState& state, uint16_t port, int n,
+                                    int64_t& now_ms) {
   std::vector<AlertEvent> out;
   for (int i = 0; i < n; ++i) {
     now_ms += 60'000;
@@ -44,7 +45,8 @@ TEST(EventAddressTest, FiringAndRetiringEventsNameAddressAndPort) {
   EXPECT_EQ(fired[0].key, "promo|handshake_failed|127.0.0.1:8443|sni=activity.example.com|modern");
 
   // The origin moved to another port: the old variant is retired.
-  const std::vector<AlertEvent> retired = RetireVariant(state, "the variant is no longer probed", now_ms);
+  const std::vector<AlertEvent> retired =
+      RetireVariant(state, "the variant is no longer probed", now_ms);
   ASSERT_EQ(retired.size(), 1u);
   EXPECT_EQ(retired[0].kind, AlertKind::kResolved);
   EXPECT_EQ(retired[0].address, "127.0.0.1:8443");

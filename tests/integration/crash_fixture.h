@@ -65,9 +65,12 @@ enum class Health { kHealthy, kSniRequired, kRefused };
 
 inline const char* HealthName(Health h) {
   switch (h) {
-    case Health::kHealthy: return "healthy";
-    case Health::kSniRequired: return "sni-required";
-    case Health::kRefused: return "refused";
+    case Health::kHealthy:
+      return "healthy";
+    case Health::kSniRequired:
+      return "sni-required";
+    case Health::kRefused:
+      return "refused";
   }
   return "?";
 }
@@ -118,13 +121,16 @@ class CrashFixture : public EngineTest {
   // variants with and without SNI, one profile) and the receiver.
   void WriteConfig(const std::vector<CrashOrigin>& origins) {
     std::ofstream f(config_ + ".new");
-    f << "[agent]\ndatabase = \"" << db_ << "\"\ninterval = \"1s\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\n"
+    f << "[agent]\ndatabase = \"" << db_
+      << "\"\ninterval = \"1s\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\n"
       << "ca_file = \"" << ca_file_ << "\"\n"
-      << (resolver_.empty() ? "" : "resolvers = [\"" + resolver_ + "\"]\ndns_min_ttl = \"1ms\"\n") << "\n"
+      << (resolver_.empty() ? "" : "resolvers = [\"" + resolver_ + "\"]\ndns_min_ttl = \"1ms\"\n")
+      << "\n"
       << "[alerts]\nfail_after = 2\nresolve_after = 2\n\n";
     for (const CrashOrigin& o : origins) {
-      f << "[[origin]]\nname = \"" << o.name << "\"\nhost = \"sni-required.fleet.test\"\nport = " << o.port
-        << "\n" << (resolver_.empty() ? "connect = [\"" + o.address + "\"]\n" : "")
+      f << "[[origin]]\nname = \"" << o.name
+        << "\"\nhost = \"sni-required.fleet.test\"\nport = " << o.port << "\n"
+        << (resolver_.empty() ? "connect = [\"" + o.address + "\"]\n" : "")
         << "sni = [\"sni-required.fleet.test\", \"none\"]\nprofiles = [\"modern\"]\n\n";
     }
     f << "[[webhook]]\nname = \"ops\"\nurl = \"" << receiver_.Url() << "\"\ntimeout = \"1s\"\n";

@@ -33,7 +33,9 @@ int64_t EnvInt(const char* name, int64_t fallback) {
 }
 
 int64_t UnixMs() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 constexpr int kOrigins = 6;
@@ -55,7 +57,9 @@ class CrashHarnessTest : public CrashFixture {
     return r < 2 ? Health::kHealthy : (r == 2 ? Health::kSniRequired : Health::kRefused);
   }
   std::string RandomAddress() { return "127.0.0." + std::to_string(1 + rng_() % kAddresses); }
-  int64_t Uniform(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng_() % static_cast<uint64_t>(hi - lo + 1)); }
+  int64_t Uniform(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(rng_() % static_cast<uint64_t>(hi - lo + 1));
+  }
 
   // Changes some origins: a new health in place, or a move to another
   // address and port. Returns the number of origins moved.
@@ -99,7 +103,8 @@ class CrashHarnessTest : public CrashFixture {
   std::vector<CrashOrigin> origins_;
 };
 
-TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesReloadsAndAFailingReceiver) {
+TEST_F(CrashHarnessTest,
+       HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesReloadsAndAFailingReceiver) {
   const int64_t kills = EnvInt("ORIGINWATCH_CRASH_KILLS", 20);
   const int64_t seed = EnvInt("ORIGINWATCH_CRASH_SEED", 12);
   rng_.seed(static_cast<uint64_t>(seed));
@@ -131,7 +136,8 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
     if (failing && fail_windows.empty()) fail_windows.push_back({UnixMs(), -1});
     if (failing && fail_windows.back().second >= 0) fail_windows.push_back({UnixMs(), -1});
     receiver_.SetDefault(reply);
-    if (!failing && !fail_windows.empty() && fail_windows.back().second < 0) fail_windows.back().second = UnixMs();
+    if (!failing && !fail_windows.empty() && fail_windows.back().second < 0)
+      fail_windows.back().second = UnixMs();
     fail_cycles += failing ? 1 : 0;
     slow_cycles += slow ? 1 : 0;
 
@@ -152,19 +158,23 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
 
   // The clean final run: the receiver answers, the agent settles and stops.
   receiver_.SetDefault(HttpReply{});
-  if (!fail_windows.empty() && fail_windows.back().second < 0) fail_windows.back().second = UnixMs();
+  if (!fail_windows.empty() && fail_windows.back().second < 0)
+    fail_windows.back().second = UnixMs();
   const std::set<std::string> broken = BrokenOrigins();
   AgentProcess last;
   ASSERT_TRUE(last.Start({OW_BINARY, "run", "-c", config_}, (dir_ / "final.log").string()));
-  const bool settled = WaitFor([&] {
-    return OpenAlertOrigins() == broken &&
-           Count("SELECT count(*) FROM outbox WHERE state = 'pending'") == 0;
-  }, milliseconds(90000));
+  const bool settled = WaitFor(
+      [&] {
+        return OpenAlertOrigins() == broken &&
+               Count("SELECT count(*) FROM outbox WHERE state = 'pending'") == 0;
+      },
+      milliseconds(90000));
   // Two more rounds: nothing that settled may move again.
   std::this_thread::sleep_for(milliseconds(2500));
   last.Signal(SIGTERM);
   ASSERT_EQ(last.Wait(milliseconds(15000)), 0) << last.Log();
-  EXPECT_TRUE(settled) << "open alerts never matched the broken origins, or deliveries stayed pending";
+  EXPECT_TRUE(settled)
+      << "open alerts never matched the broken origins, or deliveries stayed pending";
 
   // 1. The database is intact.
   auto ic = Query("PRAGMA integrity_check");
@@ -173,10 +183,12 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
   EXPECT_EQ(ic->rows[0][0].value_or(""), "ok");
 
   // 2. Every probe row committed before a kill is still there.
-  ASSERT_GE(snapshots.size(), static_cast<size_t>(kills > 2 ? kills - 2 : 0)) << "too few kills saw a database";
+  ASSERT_GE(snapshots.size(), static_cast<size_t>(kills > 2 ? kills - 2 : 0))
+      << "too few kills saw a database";
   for (size_t k = 0; k < snapshots.size(); ++k) {
     const ProbeSnapshot& s = snapshots[k];
-    auto q = Query("SELECT count(*), coalesce(sum(id), 0) FROM probes WHERE id <= " + std::to_string(s.max_id));
+    auto q = Query("SELECT count(*), coalesce(sum(id), 0) FROM probes WHERE id <= " +
+                   std::to_string(s.max_id));
     ASSERT_TRUE(q.has_value());
     EXPECT_EQ(std::stoll(*q->rows[0][0]), s.count) << "probe rows lost after kill " << k;
     EXPECT_EQ(std::stoll(*q->rows[0][1]), s.id_sum) << "probe rows changed after kill " << k;
@@ -191,8 +203,10 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
   //    and the same bytes; nothing was received that the store does not hold.
   auto ev = Query(
       "SELECT e.id, e.event_id, e.kind, e.alert_id, "
-      "e.origin || '|' || e.rule || '|' || json_extract(e.payload, '$.address') || '|' || e.variant, e.payload, "
-      "(SELECT group_concat(o.state) FROM outbox o WHERE o.event_row = e.id AND o.webhook = 'ops'), "
+      "e.origin || '|' || e.rule || '|' || json_extract(e.payload, '$.address') || '|' || "
+      "e.variant, e.payload, "
+      "(SELECT group_concat(o.state) FROM outbox o WHERE o.event_row = e.id AND o.webhook = "
+      "'ops'), "
       "e.origin FROM alert_events e ORDER BY e.id");
   ASSERT_TRUE(ev.has_value());
   std::map<std::string, std::string> stored;  // event_id -> payload
@@ -208,7 +222,8 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
     const std::string id = j["event_id"];
     ++received[id];
     bool in_fail_window = false;
-    for (const auto& [from, to] : fail_windows) in_fail_window |= req.at_ms >= from && req.at_ms <= to;
+    for (const auto& [from, to] : fail_windows)
+      in_fail_window |= req.at_ms >= from && req.at_ms <= to;
     if (in_fail_window) {
       ++refused;
     } else {
@@ -223,7 +238,8 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
   }
   // The outbox says "delivered" only after a 2xx from this receiver; the
   // request itself must be here too.
-  for (const auto& [id, payload] : stored) EXPECT_GT(received.count(id), 0u) << "never delivered: " << payload;
+  for (const auto& [id, payload] : stored)
+    EXPECT_GT(received.count(id), 0u) << "never delivered: " << payload;
   int64_t duplicates = 0;
   for (const auto& [id, n] : accepted) duplicates += n - 1;
 
@@ -239,10 +255,13 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
     const std::string key = r[4].value_or("");
     ASSERT_TRUE(r[3].has_value()) << kind << " event without its alert: " << *r[5];
     const int64_t alert_id = std::stoll(*r[3]);
-    EXPECT_EQ(Count("SELECT count(*) FROM alerts a JOIN alert_events e ON e.alert_id = a.id WHERE e.id = " + *r[0] +
-                    " AND a.origin = e.origin AND a.rule = e.rule AND a.variant = e.variant AND "
-                    "instr(a.dedup_key, '|' || json_extract(e.payload, '$.address') || '|') > 0"),
-              1)
+    EXPECT_EQ(
+        Count(
+            "SELECT count(*) FROM alerts a JOIN alert_events e ON e.alert_id = a.id WHERE e.id = " +
+            *r[0] +
+            " AND a.origin = e.origin AND a.rule = e.rule AND a.variant = e.variant AND "
+            "instr(a.dedup_key, '|' || json_extract(e.payload, '$.address') || '|') > 0"),
+        1)
         << kind << " event names alert " << alert_id << " of another key: " << key;
     alert_of_key[key].insert(alert_id);
     if (kind == "firing") {
@@ -253,11 +272,14 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
       ++resolved;
       EXPECT_EQ(last_kind[key], "firing") << "resolved without an open firing for " << key;
       ++resolved_per_alert[alert_id];
-      EXPECT_EQ(Count("SELECT count(*) FROM alerts WHERE id = " + *r[3] + " AND resolved_ms IS NOT NULL"), 1);
+      EXPECT_EQ(
+          Count("SELECT count(*) FROM alerts WHERE id = " + *r[3] + " AND resolved_ms IS NOT NULL"),
+          1);
     }
     last_kind[key] = kind;
   }
-  for (const auto& [id, n] : firings_per_alert) EXPECT_EQ(n, 1) << "alert " << id << " carried " << n << " firings";
+  for (const auto& [id, n] : firings_per_alert)
+    EXPECT_EQ(n, 1) << "alert " << id << " carried " << n << " firings";
   for (const auto& [id, n] : resolved_per_alert) {
     EXPECT_EQ(n, 1) << "alert " << id << " resolved " << n << " times";
     EXPECT_EQ(firings_per_alert.count(id), 1u) << "alert " << id << " resolved but never fired";
@@ -265,7 +287,8 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
   for (const auto& [key, kind] : last_kind) {
     int64_t open = 0;
     for (int64_t id : alert_of_key[key])
-      open += Count("SELECT count(*) FROM alerts WHERE id = " + std::to_string(id) + " AND resolved_ms IS NULL");
+      open += Count("SELECT count(*) FROM alerts WHERE id = " + std::to_string(id) +
+                    " AND resolved_ms IS NULL");
     EXPECT_EQ(open, kind == "firing" ? 1 : 0) << key;
   }
 
@@ -277,20 +300,22 @@ TEST_F(CrashHarnessTest, HistoryAndAlertsSurviveSigkillAtSeededPointsWithMovesRe
     for (const CrashOrigin& o : origins_) {
       if (o.name != *r[0]) continue;
       const std::string where = "|" + o.address + ":" + std::to_string(o.port) + "|";
-      EXPECT_NE(r[1]->find(where), std::string::npos) << "open alert on a place " << o.name << " left: " << *r[1];
+      EXPECT_NE(r[1]->find(where), std::string::npos)
+          << "open alert on a place " << o.name << " left: " << *r[1];
     }
   }
 
   const double wall_s = std::chrono::duration<double>(Clock::now() - started).count();
-  std::cout << "crash-harness: seed " << seed << ", kills " << kills << ", reloads " << reloads << ", moves "
-            << moves << ", receiver failing for " << fail_cycles << " and slow for " << slow_cycles << " cycles\n"
+  std::cout << "crash-harness: seed " << seed << ", kills " << kills << ", reloads " << reloads
+            << ", moves " << moves << ", receiver failing for " << fail_cycles << " and slow for "
+            << slow_cycles << " cycles\n"
             << "crash-harness: probes committed " << probes << " (" << snapshots.size()
             << " pre-kill snapshots, all rows kept)\n"
-            << "crash-harness: events " << stored.size() << " (firing " << firing << ", resolved " << resolved
-            << "), requests received " << receiver_.request_count() << " (" << refused
+            << "crash-harness: events " << stored.size() << " (firing " << firing << ", resolved "
+            << resolved << "), requests received " << receiver_.request_count() << " (" << refused
             << " answered 500), duplicates " << duplicates << " (same event id and bytes)\n"
-            << "crash-harness: broken at the end " << broken.size() << " of " << kOrigins << ", open alerts "
-            << open->rows.size() << "\n"
+            << "crash-harness: broken at the end " << broken.size() << " of " << kOrigins
+            << ", open alerts " << open->rows.size() << "\n"
             << "crash-harness: wall time " << static_cast<int64_t>(wall_s) << " s\n";
 }
 

@@ -23,7 +23,8 @@ class PortMoveTest : public CrashFixture {
   std::vector<nlohmann::json> ReceivedFor(const std::string& kind, uint16_t port) {
     std::vector<nlohmann::json> out;
     for (const auto& e : Received())
-      if (e.value("kind", "") == kind && e.value("address", "") == "127.0.0.1:" + std::to_string(port))
+      if (e.value("kind", "") == kind &&
+          e.value("address", "") == "127.0.0.1:" + std::to_string(port))
         out.push_back(e);
     return out;
   }
@@ -51,7 +52,8 @@ void PortMoveTest::MoveAcrossPorts() {
   const int64_t first_alert = Count("SELECT alert_id FROM alert_events WHERE event_id = '" +
                                     first["event_id"].get<std::string>() + "'");
   ASSERT_GT(first_alert, 0);
-  const int64_t first_opened = Count("SELECT opened_ms FROM alerts WHERE id = " + std::to_string(first_alert));
+  const int64_t first_opened =
+      Count("SELECT opened_ms FROM alerts WHERE id = " + std::to_string(first_alert));
   ASSERT_GT(first_opened, 0);
 
   // The origin moves to port B, where it is healthy; the old port goes away.
@@ -64,11 +66,13 @@ void PortMoveTest::MoveAcrossPorts() {
   WriteConfig(origins);
   agent.Signal(SIGHUP);
 
-  ASSERT_TRUE(WaitFor([&] { return !ReceivedFor("resolved", port_a).empty(); }, milliseconds(10000)))
+  ASSERT_TRUE(
+      WaitFor([&] { return !ReceivedFor("resolved", port_a).empty(); }, milliseconds(10000)))
       << agent.Log();
   const nlohmann::json resolved = ReceivedFor("resolved", port_a)[0];
   EXPECT_EQ(KeyOf(resolved), KeyOf(first));
-  EXPECT_NE(resolved.value("message", "").find("no longer probed"), std::string::npos) << resolved.dump();
+  EXPECT_NE(resolved.value("message", "").find("no longer probed"), std::string::npos)
+      << resolved.dump();
   // The store links the resolved event to the alert it closes, and closes it.
   EXPECT_EQ(Count("SELECT alert_id FROM alert_events WHERE event_id = '" +
                   resolved["event_id"].get<std::string>() + "'"),
@@ -77,7 +81,8 @@ void PortMoveTest::MoveAcrossPorts() {
                   " AND resolved_ms IS NOT NULL"),
             1);
   EXPECT_EQ(Count("SELECT count(*) FROM open_alerts"), 0);
-  EXPECT_EQ(Count("SELECT count(*) FROM alert_events WHERE kind = 'resolved' AND alert_id IS NULL"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM alert_events WHERE kind = 'resolved' AND alert_id IS NULL"),
+            0);
 
   // Healthy on B for a few rounds: nothing more.
   std::this_thread::sleep_for(milliseconds(2500));
@@ -91,14 +96,16 @@ void PortMoveTest::MoveAcrossPorts() {
 
   // Broken again on B: a new alert, a new event id, a new opened time.
   ASSERT_TRUE(Place(origins[0], "127.0.0.1", port_b, Health::kSniRequired));
-  ASSERT_TRUE(WaitFor([&] { return !ReceivedFor("firing", port_b).empty(); }, milliseconds(15000))) << agent.Log();
+  ASSERT_TRUE(WaitFor([&] { return !ReceivedFor("firing", port_b).empty(); }, milliseconds(15000)))
+      << agent.Log();
   const nlohmann::json second = ReceivedFor("firing", port_b)[0];
   EXPECT_NE(second["event_id"], first["event_id"]);
   EXPECT_NE(KeyOf(second), KeyOf(first));
   const int64_t second_alert = Count("SELECT alert_id FROM alert_events WHERE event_id = '" +
                                      second["event_id"].get<std::string>() + "'");
   EXPECT_GT(second_alert, first_alert);
-  EXPECT_GT(Count("SELECT opened_ms FROM alerts WHERE id = " + std::to_string(second_alert)), first_opened);
+  EXPECT_GT(Count("SELECT opened_ms FROM alerts WHERE id = " + std::to_string(second_alert)),
+            first_opened);
   auto open = Query("SELECT id FROM open_alerts");
   ASSERT_TRUE(open.has_value());
   ASSERT_EQ(open->rows.size(), 1u);
@@ -115,7 +122,8 @@ void PortMoveTest::MoveAcrossPorts() {
   origins[0] = std::move(back);
   WriteConfig(origins);
   agent.Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] { return ReceivedFor("firing", port_a).size() >= 2; }, milliseconds(15000)))
+  ASSERT_TRUE(
+      WaitFor([&] { return ReceivedFor("firing", port_a).size() >= 2; }, milliseconds(15000)))
       << agent.Log();
   const nlohmann::json again = ReceivedFor("firing", port_a)[1];
   EXPECT_EQ(KeyOf(again), KeyOf(first));
@@ -123,7 +131,8 @@ void PortMoveTest::MoveAcrossPorts() {
   const int64_t third_alert = Count("SELECT alert_id FROM alert_events WHERE event_id = '" +
                                     again["event_id"].get<std::string>() + "'");
   EXPECT_NE(third_alert, first_alert);
-  EXPECT_GT(Count("SELECT opened_ms FROM alerts WHERE id = " + std::to_string(third_alert)), first_opened);
+  EXPECT_GT(Count("SELECT opened_ms FROM alerts WHERE id = " + std::to_string(third_alert)),
+            first_opened);
   EXPECT_EQ(Count("SELECT count(*) FROM open_alerts"), 1) << "B's alert resolved on the move back";
   EXPECT_FALSE(ReceivedFor("resolved", port_b).empty());
 
@@ -131,7 +140,9 @@ void PortMoveTest::MoveAcrossPorts() {
   EXPECT_EQ(agent.Wait(milliseconds(15000)), 0) << agent.Log();
 }
 
-TEST_F(PortMoveTest, AlertOnTheOldPortResolvesOnReloadAndANewFailureOpensANewAlert) { MoveAcrossPorts(); }
+TEST_F(PortMoveTest, AlertOnTheOldPortResolvesOnReloadAndANewFailureOpensANewAlert) {
+  MoveAcrossPorts();
+}
 
 #ifdef OW_HAVE_DNS_TESTSERVERS
 // The same with the origin's name resolved through DNS: the port changes, the
