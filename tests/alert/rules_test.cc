@@ -281,34 +281,6 @@ TEST(HandshakeFailedTest, MessageNamesTheFailureAndCarriesTheDiagnosis) {
   EXPECT_EQ(e[0].facts_after.at("outcome"), "refused");
 }
 
-// docs/webhooks.md: an event's `address` is the ip:port probed, on firing,
-// resolved and retirement alike (IPv6 in brackets).
-TEST(HandshakeFailedTest, EventsCarryTheAddressWithItsPort) {
-  Variant v;
-  v.Feed(Ok());
-  v.Feed(Fail(kSni, Outcome::kRefused));
-  std::vector<AlertEvent> e = OfRule(v.Feed(Fail(kSni, Outcome::kRefused)), rule::kHandshakeFailed);
-  ASSERT_EQ(e.size(), 1u);
-  EXPECT_EQ(e[0].address, "127.0.0.1:443");
-  const std::vector<AlertEvent> retired = RetireVariant(v.state(), "removed", kNowMs);
-  ASSERT_EQ(retired.size(), 1u);
-  EXPECT_EQ(retired[0].kind, AlertKind::kResolved);
-  EXPECT_EQ(retired[0].address, "127.0.0.1:443");
-
-  ProbeSpec v6 = Spec(kSni);
-  v6.address = "2001:db8::7";
-  v6.port = 8443;
-  ProbeResult bad = FailedResult(v6, 0, Outcome::kRefused, -1);
-  Variant w;
-  ProbeResult good = Ok();
-  good.spec = v6;
-  w.Feed(good);
-  w.Feed(bad);
-  e = OfRule(w.Feed(bad), rule::kHandshakeFailed);
-  ASSERT_EQ(e.size(), 1u);
-  EXPECT_EQ(e[0].address, "[2001:db8::7]:8443");
-}
-
 TEST(HandshakeFailedTest, LocalAgentFailuresNeverCountAgainstTheOrigin) {
   Variant v;
   v.Feed(Ok());
