@@ -9,7 +9,7 @@
 #           the end-to-end suites run included
 #   tsan    only the store, webhook, evaluator and agent tests (and the
 #           originwatch binary the agent tests run) under -fsanitize=thread
-#   fuzz    only the libFuzzer targets (clang), each fuzzed FUZZ_SECONDS (default 30)
+#   fuzz    only the libFuzzer targets (clang), each fuzzed FUZZ_SECONDS (default 20)
 #
 #   scripts/test.sh                 every stage
 #   scripts/test.sh --fast          the normal build only
@@ -30,7 +30,7 @@ esac
 wanted() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 JOBS="${JOBS:-$(nproc)}"
-FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 # In CI an io_uring that cannot be set up is a failure, never a skip.
 export ORIGINWATCH_REQUIRE_IO_URING=1
 # Likewise the full-disk tests, which mount a small tmpfs (CI runs as root).
