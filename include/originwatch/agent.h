@@ -18,6 +18,8 @@
 // is lost.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +34,12 @@ struct AgentArgs {
 // Returns the exit code: 0 after a clean stop, 2 for a bad config or a database
 // that cannot be opened (with the reason on stderr), 1 for other start failures.
 int RunAgent(const AgentArgs& args);
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (the set RunAgent
+// waits for) and returns that set. main() calls it first thing for `run`, so
+// that a signal sent while the configuration is read waits for the agent's
+// loop instead of killing it.
+sigset_t BlockAgentSignals();
 
 // FNV-1a (64-bit) of s: the stable hash that shards origins among engine
 // threads (and among agents with --shard).

@@ -74,6 +74,16 @@ void SendDns(EvaluatorStage& stage, std::vector<DnsObservation> observations) {
 
 }  // namespace
 
+sigset_t BlockAgentSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
 int RunAgent(const AgentArgs& args) {
   LoadResult loaded = LoadConfigFile(args.config_path);
   if (!loaded.ok()) {
@@ -103,14 +113,10 @@ int RunAgent(const AgentArgs& args) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
-  // Signals are taken synchronously by the main thread only: block them
-  // before any thread starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Signals are taken synchronously by the main thread only: blocked before
+  // any thread starts so every thread inherits the mask (main() blocks them
+  // already, before the configuration is read).
+  const sigset_t signals = BlockAgentSignals();
 
   auto eval_cfg_or = BuildEvaluatorConfig(cfg);
   if (!eval_cfg_or.ok()) {

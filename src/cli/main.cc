@@ -51,14 +51,7 @@ int main(int argc, char** argv) {
   // blocked before anything else, a signal sent while the configuration is
   // still being read waits for that loop instead of killing the agent (the
   // same mask RunAgent sets again, inherited by every thread).
-  if (IsRunCommand(argc, argv)) {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  }
+  if (IsRunCommand(argc, argv)) originwatch::BlockAgentSignals();
   using namespace originwatch;
   using namespace originwatch::cli;
   PrepareOpenSsl();  // before any certificate or key is parsed

@@ -115,6 +115,14 @@ void Store::Impl::GiveUpOnStop() {
           std::to_string(items - probes) + " other commits were not written and are lost");
 }
 
+// Rolls the whole transaction back and forgets what it stored.
+void Store::Impl::RollBackBatch() {
+  (void)ExecSql(raw(), "ROLLBACK");
+  ClearCaches();
+  batch_new_certs.clear();
+  batch_certs_without_der = 0;
+}
+
 Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t* written,
                               size_t* probes, size_t* failed) {
   sqlite3* d = raw();
@@ -140,10 +148,7 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
       Status s = WriteItem(item);
       if (!s.ok()) {
         defer_states = false;
-        (void)ExecSql(d, "ROLLBACK");
-        ClearCaches();
-        batch_new_certs.clear();
-        batch_certs_without_der = 0;
+        RollBackBatch();
         return s;
       }
       ++*written;
@@ -165,10 +170,7 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
     if (Unwritable(s)) {
       // The database refuses writes: the whole batch is held, not this item dropped.
       defer_states = false;
-      (void)ExecSql(d, "ROLLBACK");
-      ClearCaches();
-      batch_new_certs.clear();
-      batch_certs_without_der = 0;
+      RollBackBatch();
       *written = *probes = 0;
       return s;
     }
@@ -187,10 +189,7 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
   defer_states = false;
   Status s = WriteDirtyStates();
   if (!s.ok() && !savepoints) {
-    (void)ExecSql(d, "ROLLBACK");
-    ClearCaches();
-    batch_new_certs.clear();
-    batch_certs_without_der = 0;
+    RollBackBatch();
     *written = *probes = 0;
     return s;
   }
@@ -203,10 +202,7 @@ Status Store::Impl::WritePass(std::vector<Item>& items, bool savepoints, size_t*
   chain_last_seen.clear();
   if (s.ok()) s = ExecSql(d, "COMMIT");
   if (!s.ok()) {
-    (void)ExecSql(d, "ROLLBACK");
-    ClearCaches();
-    batch_new_certs.clear();
-    batch_certs_without_der = 0;
+    RollBackBatch();
     *failed += *written;
     *written = 0;
     *probes = 0;

@@ -256,6 +256,7 @@ struct Store::Impl {
   void OnUnwritable(const Status& s, const std::vector<Item>& items);
   void OnWritable();
   void GiveUpOnStop();
+  void RollBackBatch();
   // One transaction over `items`; with savepoints a failing item rolls back
   // alone (counted in *failed), without the first failure ends the pass.
   Status WritePass(std::vector<Item>& items, bool savepoints, size_t* written, size_t* probes,
