@@ -428,13 +428,15 @@ TEST_F(WebhookTest, RateLimitMakesTheThirdEventWaitWithoutDroppingIt) {
   Seed("ev-2", {"ops"});
   Seed("ev-3", {"ops"});
   auto o = Opts({Hook()});
-  o.rate_per_minute = 120;  // one token per 500 ms
+  // One token per 3 s: wide enough apart that a loaded machine (the burst's
+  // two requests took > 300 ms under parallel builds) cannot blur the two.
+  o.rate_per_minute = 20;
   o.rate_burst = 2;
   StartSender(std::move(o));
-  ASSERT_TRUE(receiver_.WaitForRequests(3, milliseconds(5000)));
+  ASSERT_TRUE(receiver_.WaitForRequests(3, milliseconds(10000)));
   auto reqs = receiver_.requests();
-  EXPECT_LT(reqs[1].at_ms - reqs[0].at_ms, 300) << "the burst goes at once";
-  EXPECT_GE(reqs[2].at_ms - reqs[0].at_ms, 400) << "the third waits for a token";
+  EXPECT_LT(reqs[1].at_ms - reqs[0].at_ms, 1500) << "the burst goes at once";
+  EXPECT_GE(reqs[2].at_ms - reqs[0].at_ms, 2500) << "the third waits for a token";
   ASSERT_TRUE(WaitFor([&] { return AllSettled(); }));
   EXPECT_EQ(ReceivedIds(), (std::vector<std::string>{"ev-1", "ev-2", "ev-3"}));
   EXPECT_EQ(sender_->stats().delivered, 3u);
