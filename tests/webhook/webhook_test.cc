@@ -300,7 +300,8 @@ TEST_F(WebhookTest, EndpointDownThenUpGetsEveryEventInOrderExactlyOnce) {
   auto ids = ReceivedIds();
   EXPECT_EQ(ids, (std::vector<std::string>{"ev-1", "ev-2", "ev-3"}));
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
-  EXPECT_EQ(sender_->stats().delivered, 3u);
+  // The outbox row is recorded before the counter moves: wait for both.
+  EXPECT_TRUE(WaitFor([&] { return sender_->stats().delivered == 3u; })) << sender_->stats().delivered;
   EXPECT_GE(sender_->stats().retried, 3u);
 }
 
@@ -439,7 +440,8 @@ TEST_F(WebhookTest, RateLimitMakesTheThirdEventWaitWithoutDroppingIt) {
   EXPECT_GE(reqs[2].at_ms - reqs[0].at_ms, 2500) << "the third waits for a token";
   ASSERT_TRUE(WaitFor([&] { return AllSettled(); }));
   EXPECT_EQ(ReceivedIds(), (std::vector<std::string>{"ev-1", "ev-2", "ev-3"}));
-  EXPECT_EQ(sender_->stats().delivered, 3u);
+  // The outbox row is recorded before the counter moves: wait for both.
+  EXPECT_TRUE(WaitFor([&] { return sender_->stats().delivered == 3u; })) << sender_->stats().delivered;
 }
 
 TEST_F(WebhookTest, EachWebhookHasItsOwnQueue) {
