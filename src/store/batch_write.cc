@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "originwatch/clock.h"
 #include "originwatch/log.h"
 #include "store/store_impl.h"
 
@@ -27,12 +28,6 @@ namespace originwatch {
 using namespace store_internal;  // NOLINT: this component's own helpers
 
 namespace {
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 size_t ProbesIn(const std::vector<Item>& items) {
   size_t n = 0;
@@ -259,7 +254,7 @@ bool Store::Impl::Unwritable(const Status& s) {
 }
 
 void Store::Impl::OnUnwritable(const Status& s, const std::vector<Item>& items) {
-  const int64_t now = WallMs();
+  const int64_t now = UnixNowMs();
   const bool first = writable;
   last_error = s.message();
   retry_delay_ms = first ? std::max(options.retry_min_ms, 1)
@@ -302,7 +297,7 @@ void Store::Impl::OnUnwritable(const Status& s, const std::vector<Item>& items) 
 }
 
 void Store::Impl::OnWritable() {
-  const int64_t now = WallMs();
+  const int64_t now = UnixNowMs();
   WriteHealth h;
   {
     std::lock_guard<std::mutex> lk(mu);
