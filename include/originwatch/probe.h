@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace originwatch {
@@ -91,6 +92,54 @@ struct ClientProfile {
 const std::vector<ClientProfile>& BuiltinProfiles();
 const ClientProfile* FindBuiltinProfile(std::string_view name);
 
+// An HTTP/1.1 request made on the connection once the handshake succeeded
+// (ALPN "http/1.1" or none; when "h2" was negotiated, on a second connection
+// that offers "http/1.1" only), or in plain text for an http:// origin. No
+// redirect is followed; the response's head is read whole (at most
+// max_head_bytes) and at most max_body_bytes of its body.
+struct HttpCheck {
+  bool plain = false;            // http://: TCP, then the request, no TLS
+  std::string method = "GET";    // "GET" or "HEAD"
+  std::string path = "/";        // origin-form request target, starts with '/'
+  std::string host;              // the Host header; "" = ProbeSpec::host (with ":port" when not default)
+  // Statuses that count as working: each entry a [low, high] range. Empty =
+  // 200-399.
+  std::vector<std::pair<int, int>> expect_status;
+  size_t max_head_bytes = 16 * 1024;
+  size_t max_body_bytes = 64 * 1024;
+  bool Expected(int status) const;  // status within expect_status (or 200-399)
+};
+
+// What the HTTP exchange showed. Stable codes (stored, in JSON): see
+// HttpOutcomeCode.
+enum class HttpOutcome : int {
+  kNotRun = 0,     // no request was made (the handshake or connect failed, or no check asked)
+  kOk = 1,         // a complete status line and head arrived
+  kTimeout = 2,    // no complete head before the probe's deadline
+  kNotHttp = 3,    // the answer does not start with "HTTP/1.x NNN"
+  kClosed = 4,     // the server closed (or reset) the connection before a complete head
+  kTooLarge = 5,   // the head is longer than max_head_bytes
+  kError = 6,      // any other failure (the second connection for h2 failed, a TLS error after the handshake)
+};
+std::string_view HttpOutcomeCode(HttpOutcome o);  // "not_run", "ok", "timeout", "not_http", "closed", "too_large", "error"
+std::optional<HttpOutcome> HttpOutcomeFromCode(std::string_view code);
+
+struct HttpResult {
+  HttpOutcome outcome = HttpOutcome::kNotRun;
+  int status = 0;                // 0 when no status line was read
+  std::string reason;            // the status line's reason phrase (printable, at most 128 bytes)
+  std::string server;            // response headers, printable, each at most 256 bytes; "" if absent
+  std::string via;
+  std::string x_cache;
+  std::string location;
+  int64_t ttfb_ms = -1;          // request sent -> first response byte, -1 if none
+  int64_t total_ms = -1;         // request sent -> head (and the bounded body) read
+  uint64_t body_bytes = 0;       // body bytes read (at most max_body_bytes)
+  bool second_connection = false;  // h2 was negotiated: the request went on a connection offering http/1.1 only
+  std::string error_text;        // why, when outcome is not kOk; "" otherwise
+  std::string first_bytes;       // printable excerpt of the answer when kNotHttp
+};
+
 // What one probe is asked to do.
 struct ProbeSpec {
   std::string origin;          // origin name (for reports), e.g. "promo"
@@ -104,6 +153,9 @@ struct ProbeSpec {
   int timeout_ms = 10000;      // whole probe: connect + handshake
   uint64_t id = 0;             // caller's tag, returned unchanged
   int64_t due_ms = 0;          // when the scheduler meant it to start (unix ms); 0 = unscheduled
+  // An HTTP request after the handshake (or instead of TLS when http->plain).
+  // nullopt = a handshake only, as before.
+  std::optional<HttpCheck> http;
 };
 
 // One probe's facts. On failure the chain is empty unless the handshake got far
@@ -148,6 +200,11 @@ struct ProbeResult {
   std::string dns_addresses;      // the whole answer, sorted, comma-joined
   int64_t dns_ttl_ms = 0;         // its TTL after the resolver's floor and ceiling
   std::string dns_resolver;       // "127.0.0.1:53", "hosts", "system"
+
+  // The HTTP exchange (spec.http set); outcome kNotRun otherwise. For a plain
+  // http:// probe, `outcome` above is kOk once TCP connected and the TLS
+  // fields stay empty.
+  HttpResult http;
 
   bool ok() const { return outcome == Outcome::kOk; }
   const CertInfo* leaf() const { return chain.empty() ? nullptr : &chain.front(); }

@@ -30,7 +30,39 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 20> kOutcomes = {{
     {Outcome::kDnsRefused, "dns_refused"},
 }};
 
+constexpr std::array<std::pair<HttpOutcome, std::string_view>, 7> kHttpOutcomes = {{
+    {HttpOutcome::kNotRun, "not_run"},
+    {HttpOutcome::kOk, "ok"},
+    {HttpOutcome::kTimeout, "timeout"},
+    {HttpOutcome::kNotHttp, "not_http"},
+    {HttpOutcome::kClosed, "closed"},
+    {HttpOutcome::kTooLarge, "too_large"},
+    {HttpOutcome::kError, "error"},
+}};
+
 }  // namespace
+
+std::string_view HttpOutcomeCode(HttpOutcome o) {
+  for (const auto& [k, v] : kHttpOutcomes) {
+    if (k == o) return v;
+  }
+  return "error";
+}
+
+std::optional<HttpOutcome> HttpOutcomeFromCode(std::string_view code) {
+  for (const auto& [k, v] : kHttpOutcomes) {
+    if (v == code) return k;
+  }
+  return std::nullopt;
+}
+
+bool HttpCheck::Expected(int status) const {
+  if (expect_status.empty()) return status >= 200 && status <= 399;
+  for (const auto& [lo, hi] : expect_status) {
+    if (status >= lo && status <= hi) return true;
+  }
+  return false;
+}
 
 std::string_view OutcomeCode(Outcome o) {
   for (const auto& [k, v] : kOutcomes) {
