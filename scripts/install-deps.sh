@@ -8,6 +8,9 @@ PACKAGES=(
   liburing-dev libssl-dev libtomlplusplus-dev libsqlite3-dev sqlite3 libc-ares-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   libcli11-dev dnsmasq-base libjemalloc-dev nginx-light prometheus-blackbox-exporter
+  # The agent's HTTP endpoint (/metrics, the status page), systemd notify, and
+  # the peers its tests run: Alertmanager and a headless browser.
+  libmicrohttpd-dev libsystemd-dev prometheus-alertmanager chromium
   # The fuzz stage: clang++ (package clang, clang 14 on Debian 12) and the
   # libFuzzer and sanitizer runtimes it links (libclang_rt.fuzzer-x86_64.a).
   clang libclang-rt-14-dev
@@ -41,6 +44,7 @@ if [ -d /run/systemd/system ]; then
     case "$p" in
       nginx-light) unit=nginx ;;
       prometheus-blackbox-exporter) unit=prometheus-blackbox-exporter ;;
+      prometheus-alertmanager) unit=prometheus-alertmanager ;;
       *) continue ;;
     esac
     if systemctl is-active --quiet "$unit"; then
