@@ -35,6 +35,9 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 export ORIGINWATCH_REQUIRE_IO_URING=1
 # Likewise the full-disk tests, which mount a small tmpfs (CI runs as root).
 export ORIGINWATCH_REQUIRE_MOUNT=1
+# And the peers the end-to-end tests start (nginx, Alertmanager, Chromium):
+# install-deps installs them, so a missing one fails its test.
+export ORIGINWATCH_REQUIRE_PEERS=1
 # The 1000-handshake test needs ~2,100 descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
