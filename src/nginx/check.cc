@@ -237,6 +237,17 @@ class Checker {
       return c;
     }
     auto engine = EngineFor(t.verify ? t.trusted_certificate : "", profiles);
+    EngineOptions ca_only;
+    ca_only.profiles = profiles;
+    ca_only.ca_file = t.trusted_certificate;
+    if (!engine.ok() && t.verify && !Engine::CheckOptions(ca_only).ok()) {
+      // nginx itself fails to start on a trusted certificate it cannot load.
+      c.will_work = false;
+      c.reason = "nginx would not start: proxy_ssl_trusted_certificate: " + engine.status().message();
+      c.findings.push_back(Finding{"invalid_tls_settings", Severity::kCritical, c.reason,
+                                   "point proxy_ssl_trusted_certificate at a readable PEM bundle", {}});
+      return c;
+    }
     if (!engine.ok()) return engine.status();
     // One engine per route (its trust store is the route's): closed on return.
     std::unique_ptr<Engine> owned = std::move(engine.value());
