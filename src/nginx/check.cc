@@ -326,7 +326,10 @@ class Checker {
       c.findings.push_back(f);
     }
     if (c.findings.empty() && !d.findings.empty() && d.lead().code != finding::kHealthy) c.findings.push_back(d.lead());
-    UpstreamNameFinding(r, nginx_result, all, &c);
+    // The upstream's NAME sent as SNI is the more specific cause: it leads.
+    RouteCheck named;
+    UpstreamNameFinding(r, nginx_result, all, &named);
+    c.findings.insert(c.findings.begin(), named.findings.begin(), named.findings.end());
     if (proven >= 0) {
       const Variant& v = variants[static_cast<size_t>(proven)];
       const ProbeResult& ok = alt_results[static_cast<size_t>(proven)];

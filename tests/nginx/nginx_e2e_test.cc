@@ -352,6 +352,39 @@ TEST_F(NginxSeedTest, RsaOnlyCiphersToEcdsaOriginGets502HandshakeFailureAndCheck
   EXPECT_NE(loc["proof"].get<std::string>().find("proxy_ssl_ciphers DEFAULT;"), std::string::npos) << loc.dump(2);
 }
 
+// proxy_pass https://NAME of an upstream block whose NAME is no name of the
+// origin: with proxy_ssl_server_name on, nginx sends NAME; with
+// proxy_ssl_verify on, the certificate must cover it, and does not.
+TEST_F(NginxSeedTest, UpstreamBlockNameSentAsSniAndVerifiedGets502AndCheckPredictsUpstreamNameAsSni) {
+  const Issued leaf = pki_.Leaf(CertOptions{.dns_names = {"activity.example.com"}});
+  ServerOptions so;
+  so.certs.push_back(ServedCert::From(leaf, {"activity.example.com"}));  // also for unknown names
+  auto origin = TlsTestServer::Start(std::move(so));
+  ASSERT_NE(origin, nullptr);
+  fs::create_directories(dir_ / "front");
+  ASSERT_TRUE(pki_.WriteRootPem((dir_ / "front" / "root.pem").string()));
+  StartFront("    upstream backend {\n        server 127.0.0.1:" + std::to_string(origin->port()) + ";\n    }\n",
+             "            proxy_ssl_server_name on;\n            proxy_ssl_verify on;\n"
+             "            proxy_ssl_trusted_certificate root.pem;\n"
+             "            proxy_pass https://backend;\n");
+
+  EXPECT_EQ(HttpGet("127.0.0.1", front_port_, "/promo", "www.example.com"), 502);
+  const std::string log = front_.ErrorLog();
+  EXPECT_NE(log.find("upstream SSL certificate does not match \"backend\""), std::string::npos) << log;
+  EXPECT_EQ(origin->last_sni().value_or("(none)"), "backend");
+
+  json loc = CheckJson(1);
+  EXPECT_EQ(loc["will_work"], false) << loc.dump(2);
+  EXPECT_EQ(loc["sni"], "backend");
+  ASSERT_FALSE(loc["findings"].empty()) << loc.dump(2);
+  EXPECT_EQ(loc["findings"][0]["code"], "upstream_name_as_sni") << loc.dump(2);
+  EXPECT_EQ(loc["findings"][0]["severity"], "critical") << loc.dump(2);
+  EXPECT_TRUE(HasFinding(loc, "name_mismatch")) << loc.dump(2);
+  ASSERT_TRUE(loc["proof"].is_string()) << loc.dump(2);
+  EXPECT_EQ(loc["proof"].get<std::string>().rfind("with proxy_ssl_name activity.example.com; the handshake succeeds", 0), 0u)
+      << loc.dump(2);
+}
+
 // `nginx -T` of the running seed-1 front, on stdin, gives the same prediction.
 TEST_F(NginxSeedTest, NginxDashTOutputOnStdinGivesTheSamePrediction) {
   const uint16_t origin = StartSniOnlyOrigin();
