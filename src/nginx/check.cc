@@ -274,14 +274,16 @@ class Checker {
     std::vector<ProbeResult> results = e->RunAll(specs);
     const ProbeResult* failed = nullptr;
     std::string verdict, verdict_code;
+    size_t failing = 0;
     for (const ProbeResult& pr : results) {
       std::string code;
       std::string v = pr.ok() ? VerifyVerdict(t, pr, &code) : "handshake failed";
-      if (!v.empty()) {
+      if (v.empty()) continue;
+      ++failing;
+      if (failed == nullptr) {
         failed = &pr;
         verdict = v;
         verdict_code = code;
-        break;
       }
     }
     const ProbeResult first_ok = results.front();
@@ -347,6 +349,12 @@ class Checker {
                                   : " (" + std::string(OutcomeCode(nginx_result.outcome)) +
                                         (nginx_result.alert >= 0 ? ", alert " + std::to_string(nginx_result.alert) : "") +
                                         (nginx_result.error_text.empty() ? "" : ": " + nginx_result.error_text) + ")");
+    if (results.size() > 1) {
+      // proxy_next_upstream (default "error timeout") retries another server:
+      // requests may still be answered while some servers are unusable.
+      c.reason += "; fails on " + std::to_string(failing) + " of " + std::to_string(results.size()) + " addresses" +
+                  (failing < results.size() ? " (nginx retries the next server, so some requests still work)" : "");
+    }
     return c;
   }
 

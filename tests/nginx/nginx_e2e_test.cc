@@ -292,6 +292,33 @@ TEST_F(NginxSeedTest, UpstreamNameWithoutServerNameOnGets502AndCheckPredictsSniR
   EXPECT_EQ(body, "activity ok\n");
 }
 
+// Seed 1 against the scripted TLS test server (alert 112 without SNI) of
+// tests/support: the same 502, the same prediction.
+TEST_F(NginxSeedTest, UpstreamNameWithoutServerNameOnToScriptedSniOnlyOriginGets502AndCheckPredictsSniRequired) {
+  const Issued leaf = pki_.Leaf(CertOptions{.dns_names = {"activity.example.com"}});
+  ServerOptions so;
+  so.certs.push_back(ServedCert::From(leaf, {"activity.example.com"}));
+  so.no_sni = NoSniAction::kAlert;
+  so.no_sni_alert = 112;
+  auto origin = TlsTestServer::Start(std::move(so));
+  ASSERT_NE(origin, nullptr);
+  StartFront("    upstream activity.example.com {\n        server 127.0.0.1:" + std::to_string(origin->port()) + ";\n    }\n",
+             "            proxy_pass https://activity.example.com;\n");
+
+  EXPECT_EQ(HttpGet("127.0.0.1", front_port_, "/promo", "www.example.com"), 502);
+  const std::string log = front_.ErrorLog();
+  EXPECT_NE(log.find("SSL alert number 112"), std::string::npos) << log;
+  EXPECT_GE(origin->client_hellos(), 1u);
+  EXPECT_FALSE(origin->last_sni().has_value());
+
+  json loc = CheckJson(1);
+  EXPECT_EQ(loc["will_work"], false) << loc.dump(2);
+  ASSERT_FALSE(loc["findings"].empty()) << loc.dump(2);
+  EXPECT_EQ(loc["findings"][0]["code"], "sni_required") << loc.dump(2);
+  ASSERT_TRUE(loc["proof"].is_string()) << loc.dump(2);
+  EXPECT_NE(loc["proof"].get<std::string>().find("proxy_ssl_server_name on;"), std::string::npos);
+}
+
 // Seed 1 fixed: the same front with proxy_ssl_server_name on.
 TEST_F(NginxSeedTest, UpstreamNameWithServerNameOnGets200AndCheckSaysItWorks) {
   const uint16_t origin = StartSniOnlyOrigin();
