@@ -431,5 +431,39 @@ TEST_F(NginxSeedTest, NginxDashTOutputOnStdinGivesTheSamePrediction) {
   EXPECT_EQ(doc["locations"][0]["file"], front_.conf().string());
 }
 
+// Usage errors exit 2 with file:line; locations not checked alone exit 0.
+TEST(NginxCliTest, ExitCodesFollowTheContract) {
+  std::string tmpl = (fs::temp_directory_path() / "ow-nginx-cli-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const fs::path dir = tmpl;
+  WriteFile(dir / "broken.conf", "events {}\nhttp {\n    server {\n        listen 80\n    }\n}\n");
+  WriteFile(dir / "variables.conf",
+            "events {}\nhttp {\n    server {\n        location / {\n            proxy_pass https://$backend;\n"
+            "        }\n    }\n}\n");
+
+  CliRun r = RunCheck(dir, (dir / "missing.conf").string() + " --nginx-version 1.22.1");
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("missing.conf:0: cannot open"), std::string::npos) << r.err;
+
+  r = RunCheck(dir, (dir / "broken.conf").string() + " --nginx-version 1.22.1");
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("broken.conf:5: unexpected \"}\": directive \"listen\" is missing its \";\""), std::string::npos)
+      << r.err;
+
+  r = RunCheck(dir, (dir / "variables.conf").string() + " --nginx-version 1.2");
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+
+  r = RunCheck(dir, "--json --nginx-version 1.25.3 " + (dir / "variables.conf").string());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  json doc = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_EQ(doc["nginx_version"], "1.25.3");
+  EXPECT_EQ(doc["nginx_version_source"], "--nginx-version");
+  ASSERT_EQ(doc["locations"].size(), 1u);
+  EXPECT_TRUE(doc["locations"][0]["will_work"].is_null());
+  EXPECT_NE(doc["locations"][0]["reason"].get<std::string>().find("variables"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace originwatch::testing
