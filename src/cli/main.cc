@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/history_cmds.h"
+#include "cli/nginx_cmd.h"
 #include "originwatch/agent.h"
 #include "originwatch/config.h"
 #include "originwatch/engine.h"
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
   webhook_test->add_option("-c,--config", webhook_config, "configuration file (TOML)")->required();
   webhook_cmd->require_subcommand(1);
 
+  auto nginx_cmds = AddNginxCommands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -149,5 +152,6 @@ int main(int argc, char** argv) {
   }
   if (report_cmd->parsed()) return RunReportCmd(report);
   if (webhook_test->parsed()) return RunWebhookTest(webhook_config, webhook_name);
+  if (int rc = RunNginxCommands(*nginx_cmds); rc >= 0) return rc;
   return 2;
 }

@@ -1,0 +1,239 @@
+// What `originwatch nginx check` prints (text and the originwatch.nginx/1 JSON
+// document) and what `originwatch nginx import` prints (TOML origins).
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "originwatch/nginx.h"
+
+namespace originwatch {
+namespace {
+
+std::string Join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string Where(const ProxyRoute& r) { return r.where.file + ":" + std::to_string(r.where.line); }
+
+// TOML basic string: quotes and backslashes escaped, control characters dropped.
+std::string Q(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string QList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Q(v[i]);
+  return out + "]";
+}
+
+// Letters, digits, '.', '_' and '-' only (the config's rule for names).
+std::string Ident(const std::string& s, bool dots) {
+  std::string out;
+  for (char c : s) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || (dots && c == '.');
+    out += ok ? c : '-';
+  }
+  while (out.find("--") != std::string::npos) out.replace(out.find("--"), 2, "-");
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  while (!out.empty() && out.front() == '-') out.erase(0, 1);
+  return out.empty() ? "route" : out;
+}
+
+bool IsIp(const std::string& s) {
+  return !s.empty() && (s.find(':') != std::string::npos ||
+                        s.find_first_not_of("0123456789.") == std::string::npos);
+}
+
+}  // namespace
+
+std::string RenderCheckText(const ProxyConfig& config, const std::vector<RouteCheck>& checks) {
+  std::ostringstream o;
+  int bad = 0, unchecked = 0;
+  for (const RouteCheck& c : checks) {
+    if (!c.will_work) ++unchecked;
+    else if (!*c.will_work) ++bad;
+  }
+  o << "nginx " << config.version << " (" << config.version_source << "): " << checks.size()
+    << " proxy_pass to https upstreams; " << bad << " will not work, " << unchecked << " not checked\n";
+  for (const RouteCheck& c : checks) {
+    const ProxyRoute& r = *c.route;
+    o << "\n" << Where(r) << "  server " << (r.server_name.empty() ? "_" : Join(r.server_name, " "))
+      << " (listen " << Join(r.listen, ", ") << ")  location " << (r.location.empty() ? "-" : r.location) << "\n";
+    o << "  proxy_pass " << r.proxy_pass;
+    if (!r.upstream_block.empty()) o << "  (upstream block " << r.upstream_block << ")";
+    if (!c.addresses.empty()) o << "  -> " << Join(c.addresses, ", ");
+    o << "\n";
+    if (!c.will_work) {
+      o << "  NOT CHECKED: " << c.reason << "\n";
+      continue;
+    }
+    o << "  nginx sends: " << (c.sni ? "SNI " + *c.sni : std::string("no SNI")) << "; " << c.profile
+      << (r.tls_settings.verify ? "; verifies against " + r.tls_settings.trusted_certificate : "") << "\n";
+    o << "  " << (*c.will_work ? "WORKS: " : "WILL NOT WORK: ") << c.reason << "\n";
+    for (const Finding& f : c.findings) {
+      o << "  [" << SeverityName(f.severity) << "] " << f.code << ": " << f.summary << "\n";
+      if (!f.fix.empty()) o << "      fix: " << f.fix << "\n";
+    }
+    if (!c.proof.empty()) o << "  proof: " << c.proof << "\n";
+  }
+  return o.str();
+}
+
+std::string RenderCheckJson(const ProxyConfig& config, const std::vector<RouteCheck>& checks) {
+  using nlohmann::json;
+  json doc = {{"schema", "originwatch.nginx/1"},
+              {"nginx_version", config.version},
+              {"nginx_version_source", config.version_source}};
+  json locs = json::array();
+  for (const RouteCheck& c : checks) {
+    const ProxyRoute& r = *c.route;
+    json l = {{"file", r.where.file},
+              {"line", r.where.line},
+              {"listen", r.listen},
+              {"server_name", r.server_name},
+              {"location", r.location},
+              {"proxy_pass", r.proxy_pass},
+              {"upstream_addresses", c.addresses},
+              {"sni", c.sni ? json(*c.sni) : json(nullptr)},
+              {"profile", c.will_work ? json(c.profile) : json(nullptr)},
+              {"will_work", c.will_work ? json(*c.will_work) : json(nullptr)},
+              {"reason", c.reason}};
+    json fs = json::array();
+    for (const Finding& f : c.findings) {
+      fs.push_back({{"code", f.code}, {"severity", SeverityName(f.severity)}, {"summary", f.summary}, {"fix", f.fix}});
+    }
+    l["findings"] = fs;
+    l["proof"] = c.proof.empty() ? json(nullptr) : json(c.proof);
+    locs.push_back(l);
+  }
+  doc["locations"] = locs;
+  // Certificate text and server answers may hold invalid UTF-8: replaced, not thrown.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::string RenderImportToml(const ProxyConfig& config) {
+  std::ostringstream o;
+  o << "# Generated by `originwatch nginx import` from nginx " << config.version << " ("
+    << config.version_source << ").\n"
+    << "# Each upstream is watched twice: as this nginx reaches it (its SNI or none, its\n"
+    << "# protocols and ciphers) and as it should be reached (SNI = its name, default\n"
+    << "# profile). Each front gets an HTTP check naming its upstream, so its 502 is\n"
+    << "# explained by the upstream's findings.\n";
+  std::set<std::string> names;
+  auto unique = [&](std::string n) {
+    std::string base = n;
+    for (int i = 2; names.count(n); ++i) n = base + "-" + std::to_string(i);
+    names.insert(n);
+    return n;
+  };
+  // Upstream key (host, port, sni, profile) -> origin name, so that fronts
+  // sharing an upstream share its origins.
+  std::map<std::string, std::string> via_by_key;
+  for (const ProxyRoute& r : config.routes) {
+    if (!r.not_checked_reason.empty()) {
+      o << "\n# " << Where(r) << ": proxy_pass " << r.proxy_pass << " not imported: " << r.not_checked_reason << "\n";
+      continue;
+    }
+    const ProxyTls& t = r.tls_settings;
+    const bool sends = t.send_sni && !IsIp(t.sni_name);
+    std::string front_upstream;
+    for (const UpstreamServer& s : r.servers) {
+      const std::string host = IsIp(s.host) ? (IsIp(t.sni_name) ? s.host : t.sni_name) : s.host;
+      const std::string key = host + "|" + s.host + "|" + std::to_string(s.port) + "|" + (sends ? t.sni_name : "-") +
+                              "|" + Join(t.protocols, " ") + "|" + t.ciphers;
+      auto known = via_by_key.find(key);
+      if (known != via_by_key.end()) {
+        if (front_upstream.empty()) front_upstream = known->second;
+        continue;
+      }
+      const std::string profile = Ident("nginx-" + host + "-" + std::to_string(s.port), false);
+      const std::string via = unique(Ident(host + "-via-nginx", true));
+      const std::string should = unique(Ident(host, true));
+      via_by_key[key] = via;
+      if (front_upstream.empty()) front_upstream = via;
+      o << "\n# Upstream " << (r.upstream_block.empty() ? host : "block " + r.upstream_block) << " (server "
+        << s.host << ":" << s.port << ", " << s.where.file << ":" << s.where.line << "), as nginx reaches it: "
+        << (sends ? "SNI " + t.sni_name : std::string("no SNI")) << ", " << Join(t.protocols, " ") << ", ciphers "
+        << t.ciphers << " (proxy_pass at " << Where(r) << ")\n";
+      o << "[profiles." << profile << "]\n";
+      o << "description = " << Q("as nginx " + config.version + " reaches " + host + " (" + Where(r) + ")") << "\n";
+      std::string lo, hi;
+      for (const std::string& v : t.protocols) {
+        if (v == "SSLv2" || v == "SSLv3") continue;
+        if (lo.empty()) lo = v;
+        hi = v;
+      }
+      if (!lo.empty()) o << "min_version = " << Q(lo) << "\nmax_version = " << Q(hi) << "\n";
+      o << "ciphers = " << Q(t.ciphers) << "\nalpn = []\n";
+      o << "\n[[origin]]\nname = " << Q(via) << "\nhost = " << Q(host) << "\nport = " << s.port << "\n";
+      if (IsIp(s.host) && host != s.host) o << "connect = " << QList({s.host}) << "\n";
+      o << "sni = " << QList({sends ? t.sni_name : "none"}) << "\n";
+      if (!t.verify) o << "expect_names = []             # nginx does not verify (proxy_ssl_verify off)\n";
+      o << "profiles = " << QList({profile}) << "\n";
+      o << "tags = [\"nginx\", \"upstream\"]\n";
+      o << "\n# The same upstream as it should be reached: SNI = its name, default profile.\n";
+      o << "[[origin]]\nname = " << Q(should) << "\nhost = " << Q(host) << "\nport = " << s.port << "\n";
+      if (IsIp(s.host) && host != s.host) o << "connect = " << QList({s.host}) << "\n";
+      o << "tags = [\"nginx\", \"upstream\"]\n";
+    }
+    // The front: an HTTP check through nginx, naming the upstream.
+    for (const std::string& l : r.listen) {
+      std::istringstream in(l);
+      std::string addr, word;
+      in >> addr;
+      bool ssl = false;
+      while (in >> word) ssl = ssl || word == "ssl";
+      if (addr.rfind("unix:", 0) == 0) continue;
+      std::string host = "127.0.0.1", port = addr;
+      size_t colon = addr.rfind(':');
+      if (colon != std::string::npos && addr.find(']') != std::string::npos && colon < addr.find(']')) colon = std::string::npos;
+      if (colon != std::string::npos) {
+        host = addr.substr(0, colon);
+        port = addr.substr(colon + 1);
+      } else if (addr.find('.') != std::string::npos) {
+        host = addr;
+        port = "80";
+      }
+      if (host == "*" || host == "0.0.0.0") host = "127.0.0.1";
+      if (host == "[::]") host = "[::1]";
+      std::string path = r.location;
+      if (path.rfind("= ", 0) == 0) path = path.substr(2);
+      if (path.rfind("^~ ", 0) == 0) path = path.substr(3);
+      if (path.empty()) path = "/";
+      if (path[0] != '/') {
+        o << "\n# Front at " << Where(r) << " (location " << r.location << "): no fixed path to request, not imported\n";
+        break;
+      }
+      std::string server_name;
+      for (const std::string& n : r.server_name) {
+        if (!n.empty() && n != "_" && n.find_first_of("*~$") == std::string::npos) {
+          server_name = n;
+          break;
+        }
+      }
+      const std::string name = unique(Ident((server_name.empty() ? host : server_name) + path, true));
+      o << "\n# Front: server " << (r.server_name.empty() ? "_" : Join(r.server_name, " ")) << " listen " << l
+        << ", location " << r.location << " (" << Where(r) << ")\n";
+      o << "[[origin]]\nname = " << Q(name) << "\nurl = " << Q((ssl ? "https://" : "http://") + host + ":" + port + path) << "\n";
+      o << "http = { path = " << Q(path);
+      if (!server_name.empty()) o << ", host = " << Q(server_name);
+      o << " }\n";
+      if (!front_upstream.empty()) o << "upstream = " << Q(front_upstream) << "\n";
+      o << "tags = [\"nginx\", \"front\"]\n";
+      break;  // one listen is enough to see the front
+    }
+  }
+  return o.str();
+}
+
+}  // namespace originwatch
