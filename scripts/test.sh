@@ -115,7 +115,7 @@ tsan_test() {
 }
 
 # --- fuzz -------------------------------------------------------------------
-FUZZ_TARGETS=(config tls_handshake webhook_payload webhook_response query_output query_sql)
+FUZZ_TARGETS=(config tls_handshake webhook_payload webhook_response query_output query_sql nginx_config)
 fuzz_build() {
   configure build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DORIGINWATCH_FUZZ=ON &&
     cmake --build build-fuzz -j "$JOBS"
