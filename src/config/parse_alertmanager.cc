@@ -75,11 +75,16 @@ void Parser::ParseAlertmanager(const toml::table& t, AgentConfig& cfg) {
     }
   };
   duration("timeout", &a.timeout_ms);
-  duration("resend_interval", &a.resend_interval_ms);
   duration("max_age", &a.max_age_ms);
-  if (const toml::node* n = t.get("resend_interval"); n != nullptr && ok && a.resend_interval_ms < 1000) {
-    Error(*n, p + "\"resend_interval\" must be at least 1s");
-    ok = false;
+  if (const toml::node* n = t.get("resend_interval")) {
+    if (!ReadDuration(*n, "resend_interval", p, &v)) {
+      ok = false;
+    } else if (v < 1000) {
+      Error(*n, p + "\"resend_interval\" must be at least 1s, not " + FormatDurationMs(v));
+      ok = false;
+    } else {
+      a.resend_interval_ms = v;
+    }
   }
 
   std::vector<Item> items;
