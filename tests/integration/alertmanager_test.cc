@@ -2,7 +2,8 @@
 // loopback, that an origin's alert reaches Alertmanager's v2 API with the
 // documented labels and annotations and no label naming the agent, is re-sent
 // while open (its endsAt moves forward), is muted by a silence on its origin,
-// and ends when the origin recovers.
+// and ends when the origin recovers; and that two agents reporting the same
+// failure make one alert in Alertmanager.
 #include <curl/curl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -134,9 +135,11 @@ class AlertmanagerTest : public EngineTest {
     return "http://127.0.0.1:" + std::to_string(am_port_) + path;
   }
 
-  void WriteConfig(uint16_t port) {
-    std::ofstream f(config_);
-    f << "[agent]\ndatabase = \"" << db_
+  void WriteConfig(uint16_t port) { WriteConfigTo(config_, db_, port); }
+
+  void WriteConfigTo(const std::string& path, const std::string& db, uint16_t port) {
+    std::ofstream f(path);
+    f << "[agent]\ndatabase = \"" << db
       << "\"\ninterval = \"1s\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\n"
       << "ca_file = \"" << ca_file_ << "\"\n\n"
       << "[alerts]\nfail_after = 2\nresolve_after = 2\n\n"
@@ -261,6 +264,48 @@ TEST_F(AlertmanagerTest, AlertAppearsWithLabelsIsResentSilencedAndEndsWhenTheOri
   std::printf("resolved: GET /api/v2/alerts lists no sni_changed alert for promo\n");
   agent.Signal(SIGTERM);
   EXPECT_EQ(agent.Wait(milliseconds(15000)), 0) << agent.Log();
+}
+
+TEST_F(AlertmanagerTest, TwoAgentsOnTheSameOriginMakeOneAlertThatOutlivesEitherAgent) {
+  // Two agents (own databases, same origins) report the same failure: the
+  // labels name no agent, so Alertmanager holds one alert, and it stays
+  // active after one agent stops because the other keeps re-sending it.
+  server_ = StartScenario(*FindScenario(scenarios_, "sni-required"), "127.0.0.1", 0);
+  ASSERT_NE(server_, nullptr);
+  const uint16_t port = server_->port();
+  WriteConfig(port);
+  const std::string config_b = (dir_ / "agent-b.toml").string();
+  WriteConfigTo(config_b, (dir_ / "history-b.db").string(), port);
+  AgentProcess a, b;
+  ASSERT_TRUE(a.Start({OW_BINARY, "run", "-c", config_}, (dir_ / "agent-a.log").string()));
+  ASSERT_TRUE(b.Start({OW_BINARY, "run", "-c", config_b}, (dir_ / "agent-b.log").string()));
+  auto delivered = [](const std::string& db) {
+    auto q = RunQuery(db, "SELECT count(*) FROM outbox WHERE webhook = 'alertmanager:am' AND "
+                          "state = 'delivered'");
+    return q.ok() && !q->rows.empty() && q->rows[0][0] && *q->rows[0][0] == "1";
+  };
+  ASSERT_TRUE(WaitFor([&] { return delivered(db_) && delivered((dir_ / "history-b.db").string()); },
+                      milliseconds(30000)))
+      << a.Log() << b.Log();
+  auto alerts = PromoAlerts("sni_changed");
+  ASSERT_EQ(alerts.size(), 1u) << "both agents posted it; Alertmanager keeps one";
+  std::printf("two agents, one alert: fingerprint %s\n",
+              alerts[0]["fingerprint"].get<std::string>().c_str());
+
+  a.Signal(SIGTERM);
+  EXPECT_EQ(a.Wait(milliseconds(15000)), 0) << a.Log();
+  const std::string ends = PromoAlerts("sni_changed").at(0)["endsAt"];
+  // Agent b alone moves endsAt on (re-sends every 2 s, endsAt = now + 8 s).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto now = PromoAlerts("sni_changed");
+        return now.size() == 1 && now[0]["endsAt"].get<std::string>() > ends &&
+               now[0]["status"]["state"] == "active";
+      },
+      milliseconds(15000)))
+      << b.Log();
+  b.Signal(SIGTERM);
+  EXPECT_EQ(b.Wait(milliseconds(15000)), 0) << b.Log();
 }
 
 }  // namespace
