@@ -77,16 +77,20 @@ class AlertmanagerSenderTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  void StartSender() {
+  AlertmanagerConfig Am() {
     AlertmanagerConfig am;
     am.name = "am";
     am.url = receiver_.Url("");
     am.timeout_ms = 1000;
     am.resend_interval_ms = 300;
+    return am;
+  }
+
+  void StartSender(bool with_alertmanager = true) {
     WebhookSender::Options o;
     o.db_path = db_path_;
     o.store = store_.get();
-    o.alertmanagers = {am};
+    if (with_alertmanager) o.alertmanagers = {Am()};
     o.backoff_base_ms = 50;
     o.backoff_max_ms = 200;
     o.poll_ms = 50;
@@ -95,7 +99,8 @@ class AlertmanagerSenderTest : public ::testing::Test {
     sender_ = std::move(s).value();
   }
 
-  void Seed(const std::string& event_id, const std::string& kind, int64_t at_ms) {
+  void Seed(const std::string& event_id, const std::string& kind, int64_t at_ms,
+            std::vector<std::string> routes = {"alertmanager:am"}) {
     Commit c;
     c.at_ms = at_ms;
     EventRecord r;
@@ -113,7 +118,7 @@ class AlertmanagerSenderTest : public ::testing::Test {
     r.fix = "proxy_ssl_server_name on;";
     r.at_ms = at_ms;
     r.payload = "{}";
-    r.webhooks = {"alertmanager:am"};
+    r.webhooks = std::move(routes);
     c.events.push_back(std::move(r));
     ASSERT_TRUE(store_->Enqueue(std::move(c)));
     store_->Flush();
@@ -208,6 +213,23 @@ TEST_F(AlertmanagerSenderTest, StoreUnwritableIsSentDirectlyAndKeptAliveUntilRes
   EXPECT_EQ(posts.back()[0]["labels"]["severity"], "critical");
   std::this_thread::sleep_for(milliseconds(1000));
   EXPECT_EQ(receiver_.request_count(), settled);
+}
+
+TEST_F(AlertmanagerSenderTest, AlertmanagerAddedOnReloadPostsTheAlertsAlreadyOpen) {
+  // An alert opened while no [[alertmanager]] was configured (no outbox row
+  // for it): a reload that adds one posts it from the store's open alerts.
+  const int64_t opened = NowMs() - 5000;
+  Seed("ev-before", "firing", opened, {});
+  StartSender(/*with_alertmanager=*/false);
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(receiver_.request_count(), 0u);
+  ASSERT_TRUE(sender_->Update({}, {Am()}).ok());
+  ASSERT_TRUE(receiver_.WaitForRequests(1, milliseconds(8000)));
+  auto posts = Posted();
+  EXPECT_EQ(posts[0][0]["labels"]["alertname"], "sni_changed");
+  EXPECT_EQ(posts[0][0]["labels"]["origin"], "promo");
+  EXPECT_EQ(posts[0][0]["labels"]["tags"], ",prod,");
+  EXPECT_EQ(posts[0][0]["startsAt"], Rfc3339(opened)) << "startsAt = when the alert opened";
 }
 
 }  // namespace
