@@ -94,6 +94,27 @@ struct WebhookConfig {
   int column = 0;                           // column of that header
   SourcePos secret_env_pos;                 // the secret_env key; line 0 when not set
   SourcePos secret_file_pos;                // the secret_file key; line 0 when not set
+  // How deliveries are signed when a secret is set: "originwatch"
+  // (X-Originwatch-Signature) or "standard-webhooks" (webhook-id,
+  // webhook-timestamp, webhook-signature; docs/webhooks.md).
+  std::string signing = "originwatch";
+};
+
+// One [[alertmanager]] table, defaults applied (docs/alertmanager.md): open
+// alerts are posted to {url}/api/v2/alerts and re-sent while open.
+struct AlertmanagerConfig {
+  std::string name = "alertmanager";  // unique among [[alertmanager]], [A-Za-z0-9._-]+
+  std::string url;                    // http:// or https:// base URL (no /api/v2 suffix)
+  int64_t timeout_ms = 10000;         // one POST
+  int64_t resend_interval_ms = 60000;  // open alerts re-posted this often; endsAt = now + 4x this
+  int64_t max_age_ms = 24LL * 3600 * 1000;  // stop retrying a transition older than this
+  std::vector<std::string> rules;           // only these rule names; empty = all
+  std::vector<std::string> severities;      // only these of info|warning|critical; empty = all
+  std::vector<std::string> tags;            // only origins with one of these tags; empty = all
+  std::string bearer_token_env;   // Authorization: Bearer from this variable; "" = none
+  std::string bearer_token_file;  // ... or from this file (absolute); "" = none
+  int line = 0;                   // line of the [[alertmanager]] header
+  int column = 0;
 };
 
 // Where a [profiles.NAME] table of the file and its keys are (the profiles
@@ -141,6 +162,7 @@ struct AgentConfig {
   AlertSettings alerts;                 // [alerts]
   std::vector<OriginConfig> origins;    // file order; at least one
   std::vector<WebhookConfig> webhooks;  // file order
+  std::vector<AlertmanagerConfig> alertmanagers;  // [[alertmanager]], file order
 
   // nullptr when there is none by that name. Linear scans: for setup, not per probe.
   const ClientProfile* FindProfile(std::string_view name) const;

@@ -171,7 +171,8 @@ struct OutboxEntry {
   int64_t next_attempt_ms = 0;
   int64_t created_ms = 0;
   std::string last_error;
-  EventRecord event;  // webhooks left empty; payload filled
+  EventRecord event;  // webhooks left empty; payload and dedup_key filled
+  int64_t alert_opened_ms = 0;  // when the event's alert opened; 0 = no alert (one-shot)
 };
 
 // The outcome of one delivery attempt (or an expiry without attempt).
@@ -426,6 +427,11 @@ void LimitSqliteHeap(int64_t bytes);
 // The oldest pending outbox row of every webhook with its event, in id order,
 // read on a read-only connection like RunQuery (the webhook sender's poll).
 Result<std::vector<OutboxEntry>> PendingOutboxHeads(const std::string& db_path);
+// The open alerts (table alerts) as events for Alertmanager's re-sends: kind
+// "firing", dedup_key, rule, severity, origin, variant, address, finding_code,
+// summary, fix, at_ms = opened_ms, and the tags of the alert's newest event.
+// Read-only like RunQuery.
+Result<std::vector<EventRecord>> OpenAlertEvents(const std::string& db_path);
 
 Result<QueryResult> Report(const std::string& db_path, std::string_view kind, std::string_view arg,
                            int64_t now_ms);

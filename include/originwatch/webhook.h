@@ -86,12 +86,53 @@ std::string BuildSamplePayload(int64_t now_ms);
 // in X-Originwatch-Timestamp (unix seconds).
 std::string SignBody(std::string_view secret, int64_t timestamp_s, std::string_view body);
 
+// The webhook-signature value of Standard Webhooks (signing =
+// "standard-webhooks"): "v1," + base64 HMAC-SHA256(key, "<id>.<timestamp_s>.<body>").
+// The key is the base64-decoded rest of a secret that starts with "whsec_" (the
+// spec's serialization), else the secret's bytes as they are.
+std::string SignStandardWebhooks(std::string_view secret, std::string_view id,
+                                 int64_t timestamp_s, std::string_view body);
+
 // The webhook's secret: the environment variable secret_env, or the content of
 // secret_file without trailing newlines; "" when the webhook has neither.
 // InvalidArgument when the variable is unset or empty, IoError when the file
-// cannot be read, InvalidArgument when it is empty. Messages name the webhook
+// cannot be read, InvalidArgument when it is empty, or when signing is
+// "standard-webhooks" and a "whsec_" secret is not valid base64. Messages name the webhook
 // and the variable or file, never the secret.
 Result<std::string> ReadWebhookSecret(const WebhookConfig& webhook);
+
+// --- Alertmanager (docs/alertmanager.md) -------------------------------------
+// An [[alertmanager]] NAME is the route "alertmanager:NAME" on events and
+// outbox rows (webhook names cannot hold ':'); the sender delivers such rows
+// to {url}/api/v2/alerts instead of as webhooks.
+inline constexpr std::string_view kAlertmanagerRoutePrefix = "alertmanager:";
+
+// One alert of Alertmanager's v2 API. Labels carry no agent identity, so
+// several agents probing the same origins post the same label set and an
+// Alertmanager (cluster) deduplicates them.
+struct AlertmanagerAlert {
+  std::map<std::string, std::string> labels;       // alertname, origin, address, sni, profile, severity, tags
+  std::map<std::string, std::string> annotations;  // summary, fix, finding
+  int64_t starts_ms = 0;
+  int64_t ends_ms = 0;  // 0 = not sent
+};
+
+// The labels and annotations of an event (empty values are left out):
+// alertname = rule; origin; address; sni (the SNI sent, "none" without SNI) and
+// profile from the variant; severity; tags = ",a,b," (the origin's tags with a
+// comma before and after each, "" when none: match one with tags=~".*,prod,.*");
+// for store_unwritable, database = the database path and severity always
+// "critical" (the resolved event must carry the labels the firing one had).
+// starts_ms = alert_opened_ms, else at_ms; ends_ms = 0.
+AlertmanagerAlert AlertmanagerAlertOf(const EventPayloadInput& event);
+
+// The JSON array POSTed to /api/v2/alerts: labels, annotations, startsAt and
+// endsAt (RFC 3339; endsAt left out when ends_ms is 0).
+std::string BuildAlertmanagerBody(const std::vector<AlertmanagerAlert>& alerts);
+
+// The bearer token of an [[alertmanager]] (bearer_token_env / _file), "" when
+// none; errors as ReadWebhookSecret, naming the alertmanager.
+Result<std::string> ReadAlertmanagerToken(const AlertmanagerConfig& am);
 
 // curl_global_init, once per process (std::call_once). WebhookSender::Start and
 // SendTestEvent call it; main() may call it first while the process still has
@@ -119,6 +160,10 @@ class WebhookSender {
     std::string db_path;     // the database the store writes (read here read-only)
     Store* store = nullptr;  // required; outlives the sender (Stop the sender first)
     std::vector<WebhookConfig> webhooks;
+    // Outbox rows routed "alertmanager:NAME" go to these; their open alerts
+    // (the store's at start, then the transitions delivered) are re-posted
+    // every resend_interval, outside the outbox.
+    std::vector<AlertmanagerConfig> alertmanagers;
     std::function<int64_t()> clock;  // unix ms; default: the system clock
     // Retry delay after the n-th failed attempt:
     // min(backoff_max_ms, backoff_base_ms * backoff_factor^(n-1)) * (1 ± backoff_jitter).
@@ -142,6 +187,10 @@ class WebhookSender {
     uint64_t attempts = 0;      // HTTP attempts made
     uint64_t write_errors = 0;  // outcomes Store::Write could not record
     uint64_t direct = 0;        // SendDirect POSTs (not through the outbox)
+    uint64_t alertmanager_delivered = 0;  // outbox rows Alertmanager took (not in delivered)
+    uint64_t alertmanager_failed = 0;     // outbox rows given up (not in failed)
+    uint64_t alertmanager_resends = 0;  // re-posts of open alerts that Alertmanager took
+    uint64_t alertmanager_open = 0;     // open alerts held for re-sending, all alertmanagers
   };
 
   // Reads every secret (an error names the webhook: nothing starts), then
@@ -156,7 +205,10 @@ class WebhookSender {
   // thread). On error nothing changes. Rows of a webhook no longer configured
   // stay pending (logged once) until a configuration names it again. Rate
   // buckets and connections of webhooks that keep their name are kept.
-  Status Update(std::vector<WebhookConfig> webhooks);
+  // The alertmanagers are replaced too (tokens re-read); one that is new
+  // loads the store's open alerts.
+  Status Update(std::vector<WebhookConfig> webhooks,
+                std::vector<AlertmanagerConfig> alertmanagers = {});
 
   // New outbox rows were committed: read the outbox now instead of at the next
   // poll. Never blocks; cheap to call often.
@@ -166,7 +218,8 @@ class WebhookSender {
   // database refuses writes (rule store_unwritable): POSTed once, on the
   // sender thread, to every webhook whose `rules` and `severities` filters take
   // it (tag filters do not apply: it names no origin), signed as usual, never
-  // retried, never recorded. Never blocks; at most 16 wait (the oldest go).
+  // retried, never recorded. Alertmanagers whose filters take it get it too,
+  // and keep re-sending a firing one until its resolved event comes. Never blocks; at most 16 wait (the oldest go).
   void SendDirect(EventPayloadInput event);
 
   // Lets the attempt in flight finish (and be recorded), then stops the thread.

@@ -162,6 +162,7 @@ int RunAgent(const AgentArgs& args) {
   wopts.db_path = cfg.database;
   wopts.store = store.get();
   wopts.webhooks = cfg.webhooks;
+  wopts.alertmanagers = cfg.alertmanagers;
   auto sender_or = WebhookSender::Start(wopts);
   if (!sender_or.ok()) {
     std::fprintf(stderr, "originwatch run: %s\n", sender_or.status().message().c_str());
@@ -296,7 +297,7 @@ int RunAgent(const AgentArgs& args) {
                                       " problem(s); the previous configuration keeps running");
         continue;
       }
-      if (Status ws = sender->Update(fresh.webhooks); !ws.ok()) {
+      if (Status ws = sender->Update(fresh.webhooks, fresh.alertmanagers); !ws.ok()) {
         Log(LogLevel::kError, "", "reload rejected: " + ws.message() + "; the previous configuration keeps running");
         continue;
       }

@@ -365,6 +365,19 @@ void Parser::ParseWebhook(const toml::table& t, AgentConfig& cfg) {
       ok = false;
     }
   }
+  if (const toml::node* n = t.get("signing")) {
+    std::string s;
+    if (ReadString(*n, "signing", p, &s) && Contains(kSignings, s)) {
+      w.signing = s;
+      if (s != "originwatch" && env_node == nullptr && file_node == nullptr) {
+        Error(*n, p + "signing " + Quoted(s) + " needs a secret: set \"secret_env\" or \"secret_file\"");
+        ok = false;
+      }
+    } else {
+      if (n->is_string()) Error(*n, p + "unknown signing " + Quoted(s) + " " + Suggest(s, kSignings));
+      ok = false;
+    }
+  }
   if (ok) cfg.webhooks.push_back(std::move(w));
 }
 

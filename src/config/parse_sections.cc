@@ -103,6 +103,8 @@ LoadResult Parser::Run(std::string_view text) {
                     [&](const toml::table& t) { ParseOrigin(t, cfg); });
   ForEachArrayTable(root, "webhook", /*required=*/false,
                     [&](const toml::table& t) { ParseWebhook(t, cfg); });
+  ForEachArrayTable(root, "alertmanager", /*required=*/false,
+                    [&](const toml::table& t) { ParseAlertmanager(t, cfg); });
 
   std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
     return std::tuple(a.line == 0, a.line, a.column) < std::tuple(b.line == 0, b.line, b.column);

@@ -36,7 +36,8 @@
 
 namespace originwatch::config_internal {
 
-inline constexpr std::string_view kTopKeys[] = {"agent", "profiles", "origin", "webhook", "alerts"};
+inline constexpr std::string_view kTopKeys[] = {"agent", "profiles", "origin", "webhook", "alerts",
+                                                "alertmanager"};
 inline constexpr std::string_view kAlertKeys[] = {"fail_after",
                                                   "resolve_after",
                                                   "expiry_warning_days",
@@ -65,7 +66,11 @@ inline constexpr std::string_view kOriginKeys[] = {
     "interval", "timeout", "tags", "alerts",  "addresses", "family"};
 inline constexpr std::string_view kWebhookKeys[] = {
     "name",    "url",     "secret_env", "secret_file", "format",
-    "timeout", "max_age", "rules",      "severities",  "tags"};
+    "timeout", "max_age", "rules",      "severities",  "tags", "signing"};
+inline constexpr std::string_view kAlertmanagerKeys[] = {
+    "name",       "url",  "timeout",          "resend_interval",  "max_age",
+    "rules",      "severities", "tags",       "bearer_token_env", "bearer_token_file"};
+inline constexpr std::string_view kSignings[] = {"originwatch", "standard-webhooks"};
 inline constexpr std::string_view kAddressModes[] = {"all", "first"};
 inline constexpr std::string_view kFamilies[] = {"any", "ipv4", "ipv6"};
 inline constexpr std::string_view kLogLevels[] = {"debug", "info", "warn", "error"};
@@ -157,12 +162,15 @@ class Parser {
                              std::unordered_map<std::string, int>& seen, std::string* where);
   void ParseOrigin(const toml::table& t, AgentConfig& cfg);
   void ParseWebhook(const toml::table& t, AgentConfig& cfg);
+  // [[alertmanager]] (parse_alertmanager.cc).
+  void ParseAlertmanager(const toml::table& t, AgentConfig& cfg);
 
   std::string file_;
   std::filesystem::path dir_;
   std::vector<ConfigError> errors_;
   std::unordered_map<std::string, int> origin_names_;
   std::unordered_map<std::string, int> webhook_names_;
+  std::unordered_map<std::string, int> alertmanager_names_;
 };
 
 }  // namespace originwatch::config_internal

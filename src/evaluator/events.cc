@@ -168,6 +168,16 @@ Result<std::shared_ptr<const EvaluatorConfig>> BuildEvaluatorConfig(const AgentC
     }
   }
   ctx->webhooks = cfg.webhooks;
+  // An [[alertmanager]] is routed like a webhook named "alertmanager:NAME"
+  // (its filters alone matter here); the sender delivers it the Alertmanager way.
+  for (const AlertmanagerConfig& a : cfg.alertmanagers) {
+    WebhookConfig route;
+    route.name = std::string(kAlertmanagerRoutePrefix) + a.name;
+    route.rules = a.rules;
+    route.severities = a.severities;
+    route.tags = a.tags;
+    ctx->webhooks.push_back(std::move(route));
+  }
   ctx->profiles = cfg.profiles;
   return std::shared_ptr<const EvaluatorConfig>(std::move(ctx));
 }

@@ -11,10 +11,19 @@ namespace {
 constexpr const char* kHeadSql =
     "SELECT o.id, o.webhook, o.attempts, o.next_attempt_ms, o.created_ms, o.last_error, "
     "e.event_id, e.kind, e.rule, e.severity, e.origin, e.tags, e.variant, e.address, "
-    "e.finding_code, e.summary, e.fix, e.at_ms, e.payload "
+    "e.finding_code, e.summary, e.fix, e.at_ms, e.payload, coalesce(a.dedup_key, ''), "
+    "coalesce(a.opened_ms, 0) "
     "FROM outbox o JOIN alert_events e ON e.id = o.event_row "
+    "LEFT JOIN alerts a ON a.id = e.alert_id "
     "WHERE o.id IN (SELECT min(id) FROM outbox WHERE state = 'pending' GROUP BY webhook) "
     "ORDER BY o.id";
+
+constexpr const char* kOpenSql =
+    "SELECT a.dedup_key, a.rule, a.severity, a.origin, a.variant, a.address, a.opened_ms, "
+    "a.finding_code, a.summary, a.fix, "
+    "coalesce((SELECT e.tags FROM alert_events e WHERE e.alert_id = a.id ORDER BY e.id DESC "
+    "LIMIT 1), '') "
+    "FROM alerts a WHERE a.resolved_ms IS NULL ORDER BY a.id";
 
 std::string Cell(const std::vector<std::optional<std::string>>& r, size_t i) {
   return i < r.size() && r[i] ? *r[i] : std::string();
@@ -52,7 +61,33 @@ Result<std::vector<OutboxEntry>> PendingOutboxHeads(const std::string& db_path) 
     e.fix = Cell(r, 16);
     e.at_ms = IntCell(r, 17);
     e.payload = Cell(r, 18);
+    e.dedup_key = Cell(r, 19);
+    o.alert_opened_ms = IntCell(r, 20);
     out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<std::vector<EventRecord>> OpenAlertEvents(const std::string& db_path) {
+  auto rows = RunQuery(db_path, kOpenSql);
+  if (!rows.ok()) return rows.status();
+  std::vector<EventRecord> out;
+  out.reserve(rows->rows.size());
+  for (const auto& r : rows->rows) {
+    EventRecord e;
+    e.kind = "firing";
+    e.dedup_key = Cell(r, 0);
+    e.rule = Cell(r, 1);
+    e.severity = Cell(r, 2);
+    e.origin = Cell(r, 3);
+    e.variant = Cell(r, 4);
+    e.address = Cell(r, 5);
+    e.at_ms = IntCell(r, 6);
+    e.finding_code = Cell(r, 7);
+    e.summary = Cell(r, 8);
+    e.fix = Cell(r, 9);
+    e.tags = Cell(r, 10);
+    out.push_back(std::move(e));
   }
   return out;
 }

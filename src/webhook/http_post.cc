@@ -106,11 +106,17 @@ PostResult HttpClient::Post(const PostRequest& req, int64_t now_ms) {
     if (next != nullptr) raw = next;
   };
   add("Content-Type: application/json");
-  add("X-Originwatch-Event: " + req.event_id);
-  if (!req.secret.empty()) {
+  if (req.originwatch_headers) add("X-Originwatch-Event: " + req.event_id);
+  if (!req.secret.empty() && req.signing == "standard-webhooks") {
+    add("webhook-id: " + req.event_id);
+    add("webhook-timestamp: " + std::to_string(req.timestamp_s));
+    add("webhook-signature: " +
+        SignStandardWebhooks(req.secret, req.event_id, req.timestamp_s, req.body));
+  } else if (!req.secret.empty()) {
     add("X-Originwatch-Timestamp: " + std::to_string(req.timestamp_s));
     add("X-Originwatch-Signature: " + SignBody(req.secret, req.timestamp_s, req.body));
   }
+  for (const std::string& h : req.extra_headers) add(h);
   add("Expect:");  // no 100-continue round trip for bodies above 1 KiB
   SlistPtr headers(raw);
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "originwatch/status.h"
 
@@ -20,6 +21,11 @@ struct PostRequest {
   std::string body;
   std::string event_id;
   std::string secret;  // "" = unsigned
+  // "originwatch" (X-Originwatch-Timestamp/-Signature) or "standard-webhooks"
+  // (webhook-id, webhook-timestamp, webhook-signature).
+  std::string signing = "originwatch";
+  bool originwatch_headers = true;  // X-Originwatch-Event (false for Alertmanager)
+  std::vector<std::string> extra_headers;  // "Name: value" (Authorization for Alertmanager)
   int64_t timestamp_s = 0;
   int64_t timeout_ms = 5000;
 };

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "originwatch/webhook.h"
@@ -149,7 +150,68 @@ std::string SignBody(std::string_view secret, int64_t timestamp_s, std::string_v
   return out;
 }
 
+namespace {
+
+// Standard base64 (RFC 4648 4, padded); nullopt when s is not that.
+std::optional<std::string> Base64Decode(std::string_view s) {
+  if (s.empty() || s.size() % 4 != 0) return std::nullopt;
+  std::string out(s.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (s.back() == '=') ++pad;
+  if (s.size() >= 2 && s[s.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);  // EVP_DecodeBlock counts padding as zero bytes
+  return out;
+}
+
+std::string Base64Encode(const unsigned char* data, size_t len) {
+  std::string out(4 * ((len + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+constexpr std::string_view kWhsecPrefix = "whsec_";
+
+}  // namespace
+
+std::string SignStandardWebhooks(std::string_view secret, std::string_view id, int64_t timestamp_s,
+                                 std::string_view body) {
+  std::string key(secret);
+  if (secret.starts_with(kWhsecPrefix)) {
+    if (auto k = Base64Decode(secret.substr(kWhsecPrefix.size()))) key = std::move(*k);
+  }
+  std::string data(id);
+  data += '.';
+  data += std::to_string(timestamp_s);
+  data += '.';
+  data.append(body);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  size_t mac_len = 0;
+  unsigned char* r = EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                               reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
+                               sizeof(mac), &mac_len);
+  OW_CHECK(r != nullptr && mac_len == 32);
+  return "v1," + Base64Encode(mac, mac_len);
+}
+
+static Result<std::string> ReadRawSecret(const WebhookConfig& w);
+
 Result<std::string> ReadWebhookSecret(const WebhookConfig& w) {
+  auto s = ReadRawSecret(w);
+  if (!s.ok() || w.signing != "standard-webhooks") return s;
+  std::string_view v = s.value();
+  if (v.starts_with(kWhsecPrefix) && !Base64Decode(v.substr(kWhsecPrefix.size()))) {
+    return Status::InvalidArgument("webhook \"" + w.name +
+                                   "\": the secret starts with \"whsec_\" but the rest is not "
+                                   "valid base64 (Standard Webhooks secrets are whsec_<base64 key>)");
+  }
+  return s;
+}
+
+static Result<std::string> ReadRawSecret(const WebhookConfig& w) {
   const std::string who = "webhook \"" + w.name + "\"";
   if (!w.secret_env.empty()) {
     const char* v = std::getenv(w.secret_env.c_str());

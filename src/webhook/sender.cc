@@ -32,6 +32,7 @@
 #include "originwatch/log.h"
 #include "originwatch/store.h"
 #include "originwatch/webhook.h"
+#include "webhook/alertmanager_delivery.h"
 #include "webhook/http_post.h"
 
 namespace originwatch {
@@ -119,10 +120,19 @@ struct Endpoint {
 struct NewConfig {
   std::vector<WebhookConfig> webhooks;
   std::vector<std::string> secrets;  // same order
+  std::vector<AlertmanagerConfig> alertmanagers;
+  std::vector<std::string> tokens;  // same order
 };
 
-Result<NewConfig> ReadSecrets(std::vector<WebhookConfig> webhooks) {
+Result<NewConfig> ReadSecrets(std::vector<WebhookConfig> webhooks,
+                              std::vector<AlertmanagerConfig> alertmanagers) {
   NewConfig c;
+  for (const auto& a : alertmanagers) {
+    auto token = ReadAlertmanagerToken(a);
+    if (!token.ok()) return token.status();
+    c.tokens.push_back(std::move(token).value());
+  }
+  c.alertmanagers = std::move(alertmanagers);
   for (const auto& w : webhooks) {
     auto secret = ReadWebhookSecret(w);
     if (!secret.ok()) return secret.status();
@@ -155,6 +165,7 @@ struct WebhookSender::Impl {
   std::set<std::string> logged_unconfigured;
   std::map<int64_t, int64_t> hold_until;  // outbox id -> not before (a write failed)
   std::mt19937_64 rng{std::random_device{}()};
+  std::unique_ptr<webhook_internal::AlertmanagerDelivery> am;
   int64_t last_read_error_log_ms = 0;
 
   int64_t Now() const { return options.clock(); }
@@ -187,6 +198,7 @@ void WebhookSender::Impl::Apply(NewConfig c) {
     next[name] = std::move(ep);
   }
   endpoints = std::move(next);
+  am->Apply(std::move(c.alertmanagers), std::move(c.tokens));
 }
 
 void WebhookSender::Impl::Loop() {
@@ -207,13 +219,20 @@ void WebhookSender::Impl::Loop() {
         direct.pop_front();
         lk.unlock();
         SendDirectNow(e);
+        am->SendDirect(e);
         lk.lock();
         if (stop) return;
       }
     }
     int64_t wait_ms = std::max<int64_t>(options.poll_ms, 1);
     bool progressed = Pass(&wait_ms);
+    if (!Stopping()) am->Resend(&wait_ms);
+    const auto amc = am->counters();
     std::unique_lock<std::mutex> lk(mu);
+    stats.alertmanager_delivered = amc.delivered;
+    stats.alertmanager_failed = amc.failed;
+    stats.alertmanager_resends = amc.resends;
+    stats.alertmanager_open = amc.open;
     if (stop) return;
     if (progressed) continue;
     cv.wait_for(lk, std::chrono::milliseconds(std::max<int64_t>(wait_ms, 1)),
@@ -234,6 +253,10 @@ bool WebhookSender::Impl::Pass(int64_t* wait_ms) {
   bool progressed = false;
   for (OutboxEntry& entry : heads.value()) {
     if (Stopping()) break;
+    if (entry.webhook.starts_with(kAlertmanagerRoutePrefix)) {
+      progressed |= am->Handle(entry, wait_ms);
+      continue;
+    }
     Row row = FromEntry(std::move(entry));
     auto it = endpoints.find(row.webhook);
     if (it == endpoints.end()) {
@@ -367,6 +390,7 @@ void WebhookSender::Impl::Attempt(Endpoint& ep, const Row& row) {
   req.body = ep.config.format == "slack" ? BuildSlackPayload(row.event) : row.payload;
   req.event_id = row.event.event_id;
   req.secret = ep.secret;
+  req.signing = ep.config.signing;
   req.timestamp_s = at / 1000;
   req.timeout_ms = ep.config.timeout_ms;
   PostResult r = ep.client->Post(req, at);
@@ -446,6 +470,8 @@ void WebhookSender::Impl::SendDirectNow(const EventPayloadInput& e) {
     req.body = ep.config.format == "slack" ? BuildSlackPayload(e) : BuildEventPayload(e);
     req.event_id = e.event_id;
     req.secret = ep.secret;
+    req.signing = ep.config.signing;
+  req.signing = ep.config.signing;
     req.timestamp_s = at / 1000;
     req.timeout_ms = ep.config.timeout_ms;
     PostResult r = ep.client->Post(req, at);
@@ -483,12 +509,17 @@ WebhookSender::~WebhookSender() { Stop(); }
 Result<std::unique_ptr<WebhookSender>> WebhookSender::Start(Options options) {
   if (options.store == nullptr) return Status::InvalidArgument("webhook sender: no store");
   if (options.db_path.empty()) return Status::InvalidArgument("webhook sender: no database path");
-  auto config = ReadSecrets(std::move(options.webhooks));
+  auto config = ReadSecrets(std::move(options.webhooks), std::move(options.alertmanagers));
   if (!config.ok()) return config.status();
   WebhookGlobalInit();
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   if (!impl->options.clock) impl->options.clock = &UnixNowMs;
+  Impl* self = impl.get();
+  impl->am = std::make_unique<webhook_internal::AlertmanagerDelivery>(
+      webhook_internal::AlertmanagerDelivery::Deps{
+          impl->options.store, impl->options.db_path, impl->options.clock,
+          [self](int64_t attempts) { return self->Backoff(attempts); }});
   impl->Apply(std::move(config).value());
   Impl* p = impl.get();
   impl->thread = std::thread([p] {
@@ -498,8 +529,9 @@ Result<std::unique_ptr<WebhookSender>> WebhookSender::Start(Options options) {
   return std::unique_ptr<WebhookSender>(new WebhookSender(std::move(impl)));
 }
 
-Status WebhookSender::Update(std::vector<WebhookConfig> webhooks) {
-  auto config = ReadSecrets(std::move(webhooks));
+Status WebhookSender::Update(std::vector<WebhookConfig> webhooks,
+                             std::vector<AlertmanagerConfig> alertmanagers) {
+  auto config = ReadSecrets(std::move(webhooks), std::move(alertmanagers));
   if (!config.ok()) {
     Log(LogLevel::kError, "", "webhooks: configuration not changed: " + config.status().message());
     return config.status();
@@ -547,6 +579,7 @@ Result<TestDelivery> SendTestEvent(const WebhookConfig& webhook, int64_t now_ms)
   req.body = webhook.format == "slack" ? BuildSlackPayload(e) : BuildEventPayload(e);
   req.event_id = e.event_id;
   req.secret = std::move(secret).value();
+  req.signing = webhook.signing;
   req.timestamp_s = now_ms / 1000;
   req.timeout_ms = webhook.timeout_ms;
   PostResult r = (*client)->Post(req, now_ms);

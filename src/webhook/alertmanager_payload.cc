@@ -1,0 +1,126 @@
+// Alertmanager v2 alerts from events: labels, annotations, the JSON array
+// body, and the bearer token (webhook.h, docs/alertmanager.md).
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "originwatch/alert.h"
+#include "originwatch/webhook.h"
+
+namespace originwatch {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Alertmanager parses RFC 3339 with Go's time.Parse: "2026-11-22T14:03:05.123Z".
+std::string Rfc3339(int64_t ms) {
+  int64_t s = ms / 1000;
+  int64_t frac = ms % 1000;
+  if (frac < 0) {
+    frac += 1000;
+    s -= 1;
+  }
+  time_t t = static_cast<time_t>(s);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(frac));
+  return out;
+}
+
+void Put(std::map<std::string, std::string>& m, const std::string& k, const std::string& v) {
+  if (!v.empty()) m[k] = v;  // Alertmanager treats an empty label as absent
+}
+
+}  // namespace
+
+AlertmanagerAlert AlertmanagerAlertOf(const EventPayloadInput& e) {
+  AlertmanagerAlert a;
+  auto& l = a.labels;
+  Put(l, "alertname", e.rule);
+  Put(l, "origin", e.origin);
+  Put(l, "address", e.address);
+  // The variant label is "sni=NAME profile=P" or "no-sni profile=P"
+  // (ProbeResult::VariantLabel); an SNI never holds a space.
+  if (!e.variant.empty()) {
+    const std::string_view v = e.variant;
+    const size_t sp = v.find(" profile=");
+    const std::string_view head = v.substr(0, sp);
+    if (head == "no-sni") {
+      l["sni"] = "none";
+    } else if (head.starts_with("sni=")) {
+      Put(l, "sni", std::string(head.substr(4)));
+    }
+    if (sp != std::string_view::npos) Put(l, "profile", std::string(v.substr(sp + 9)));
+  }
+  Put(l, "severity", e.severity);
+  if (!e.tags.empty()) {
+    std::string tags = ",";
+    for (const std::string& t : e.tags) tags += t + ",";
+    l["tags"] = tags;
+  }
+  if (e.rule == rule::kStoreUnwritable) {
+    l["severity"] = "critical";
+    if (auto it = e.facts_after.find("database"); it != e.facts_after.end()) {
+      Put(l, "database", it->second);
+    }
+  }
+  Put(a.annotations, "summary", e.summary);
+  Put(a.annotations, "fix", e.fix);
+  Put(a.annotations, "finding", e.finding_code);
+  a.starts_ms = e.alert_opened_ms > 0 ? e.alert_opened_ms : e.at_ms;
+  return a;
+}
+
+std::string BuildAlertmanagerBody(const std::vector<AlertmanagerAlert>& alerts) {
+  Json arr = Json::array();
+  for (const AlertmanagerAlert& a : alerts) {
+    Json j;
+    j["labels"] = Json::object();
+    for (const auto& [k, v] : a.labels) j["labels"][k] = v;
+    j["annotations"] = Json::object();
+    for (const auto& [k, v] : a.annotations) j["annotations"][k] = v;
+    if (a.starts_ms > 0) j["startsAt"] = Rfc3339(a.starts_ms);
+    if (a.ends_ms > 0) j["endsAt"] = Rfc3339(a.ends_ms);
+    arr.push_back(std::move(j));
+  }
+  return arr.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Result<std::string> ReadAlertmanagerToken(const AlertmanagerConfig& am) {
+  const std::string who = "alertmanager \"" + am.name + "\"";
+  if (!am.bearer_token_env.empty()) {
+    const char* v = std::getenv(am.bearer_token_env.c_str());
+    if (v == nullptr || *v == '\0') {
+      return Status::InvalidArgument(who + ": environment variable " + am.bearer_token_env +
+                                     " (bearer_token_env) is " + (v ? "empty" : "not set"));
+    }
+    return std::string(v);
+  }
+  if (!am.bearer_token_file.empty()) {
+    std::ifstream in(am.bearer_token_file, std::ios::binary);
+    if (!in) {
+      int err = errno;
+      return Status::IoError(who + ": cannot read bearer_token_file \"" + am.bearer_token_file +
+                             "\": " + std::strerror(err));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (s.empty()) {
+      return Status::InvalidArgument(who + ": bearer_token_file \"" + am.bearer_token_file +
+                                     "\" is empty");
+    }
+    return s;
+  }
+  return std::string();
+}
+
+}  // namespace originwatch
