@@ -124,6 +124,48 @@ TEST_F(CheckConfigTest, FileRunAcceptsPassesWithExit0) {
   ::unsetenv(kSecretVar);
 }
 
+// A Standard Webhooks secret that is not whsec_<base64> and an Alertmanager
+// bearer token from an unset variable: check-config says both, where they are,
+// as run would refuse them at start.
+TEST_F(CheckConfigTest, BadStandardWebhooksSecretAndUnsetBearerTokenAreListed) {
+  std::ofstream(config_) << "[agent]\n"
+                         << "database = \"ow.db\"\n"
+                         << "ca_file = \"" << ca_file_ << "\"\n"
+                         << "\n"
+                         << "[[origin]]\n"
+                         << "name = \"shop\"\n"
+                         << "host = \"shop.example.test\"\n"
+                         << "connect = [\"127.0.0.1\"]\n"
+                         << "\n"
+                         << "[[webhook]]\n"
+                         << "name = \"ops\"\n"
+                         << "url = \"http://127.0.0.1:9/tls\"\n"
+                         << "signing = \"standard-webhooks\"\n"
+                         << "secret_env = \"" << kSecretVar << "\"\n"
+                         << "\n"
+                         << "[[alertmanager]]\n"
+                         << "url = \"http://127.0.0.1:9\"\n"
+                         << "bearer_token_env = \"OW_CHECK_CONFIG_TEST_UNSET_TOKEN\"\n";
+  ASSERT_EQ(::setenv(kSecretVar, "whsec_not*base64!", 1), 0);
+  ::unsetenv("OW_CHECK_CONFIG_TEST_UNSET_TOKEN");
+  std::string out;
+  EXPECT_EQ(Run({"check-config", config_}, &out), 2) << out;
+  EXPECT_NE(out.find(config_ + ":14:1: webhook \"ops\": the secret starts with \"whsec_\" but the rest is "
+                               "not valid base64"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(config_ + ":16:1: alertmanager \"alertmanager\": environment variable "
+                               "OW_CHECK_CONFIG_TEST_UNSET_TOKEN (bearer_token_env) is not set"),
+            std::string::npos)
+      << out;
+  // A valid key passes.
+  ASSERT_EQ(::setenv(kSecretVar, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1), 0);
+  ASSERT_EQ(::setenv("OW_CHECK_CONFIG_TEST_UNSET_TOKEN", "t0ken", 1), 0);
+  EXPECT_EQ(Run({"check-config", config_}, &out), 0) << out;
+  ::unsetenv(kSecretVar);
+  ::unsetenv("OW_CHECK_CONFIG_TEST_UNSET_TOKEN");
+}
+
 // How a child of the binary ended, and the most memory it held.
 struct Ended {
   bool exited = false;  // false: killed by a signal, or still running at the deadline
