@@ -12,6 +12,7 @@
 
 #include "originwatch/store.h"
 #include "originwatch/text.h"
+#include "store/query_internal.h"
 #include "store/sqlite_util.h"
 
 namespace originwatch {
@@ -372,6 +373,19 @@ Result<QueryResult> RunOn(sqlite3* db, Guard& g, const std::string& sql,
 }  // namespace
 
 void LimitSqliteHeap(int64_t bytes) { sqlite3_hard_heap_limit64(bytes); }
+
+// The query path on a connection opened elsewhere (fleet_query.cc).
+Result<QueryStreamResult> store_internal::StreamOnConnection(sqlite3* db, const std::string& sql,
+                                                             const std::vector<SqlValue>& params,
+                                                             const QueryLimits& limits, RowSink& sink) {
+  Guard g;
+  Arm(db, g, limits);
+  Run run(db, &g, limits, &sink);
+  Status s = Exec(run, sql, params);
+  return Finish(run, std::move(s));
+}
+
+std::string store_internal::FileUriOf(const std::string& path) { return FileUri(path); }
 
 Result<QueryStreamResult> StreamQuery(const std::string& db_path, const std::string& sql,
                                       const std::vector<SqlValue>& params,
