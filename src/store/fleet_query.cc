@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -129,6 +130,20 @@ class Collect : public RowSink {
 };
 
 }  // namespace
+
+std::string store_internal::FileUriOf(const std::string& path) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#' || c < 0x21 || c > 0x7E) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      uri += buf;
+    } else {
+      uri.push_back(static_cast<char>(c));
+    }
+  }
+  return uri;
+}
 
 std::vector<std::string> FleetSourceNames(const std::vector<std::string>& db_paths) {
   std::vector<std::string> names;

@@ -21,21 +21,6 @@ using store_internal::DbPtr;
 
 namespace {
 
-// "file:" URI of a path, percent-encoding what a URI would misread.
-std::string FileUri(const std::string& path) {
-  std::string uri = "file:";
-  for (unsigned char c : path) {
-    if (c == '%' || c == '?' || c == '#' || c < 0x21 || c > 0x7E) {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      uri += buf;
-    } else {
-      uri.push_back(static_cast<char>(c));
-    }
-  }
-  return uri;
-}
-
 Result<DbPtr> OpenWith(const std::string& path, const std::string& name, int flags) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -68,7 +53,7 @@ Result<DbPtr> OpenReadOnly(const std::string& path) {
   if (stat((path + "-wal").c_str(), &st) == 0) {
     return Status::IoError("cannot open database \"" + path + "\": " + sqlite3_errmsg(db->get()));
   }
-  return OpenWith(path, FileUri(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+  return OpenWith(path, store_internal::FileUriOf(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
 }
 
 // Line and column (1-based) of a byte offset in text.
@@ -384,8 +369,6 @@ Result<QueryStreamResult> store_internal::StreamOnConnection(sqlite3* db, const 
   Status s = Exec(run, sql, params);
   return Finish(run, std::move(s));
 }
-
-std::string store_internal::FileUriOf(const std::string& path) { return FileUri(path); }
 
 Result<QueryStreamResult> StreamQuery(const std::string& db_path, const std::string& sql,
                                       const std::vector<SqlValue>& params,

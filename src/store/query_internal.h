@@ -17,7 +17,8 @@ Result<QueryStreamResult> StreamOnConnection(sqlite3* db, const std::string& sql
                                              const std::vector<SqlValue>& params,
                                              const QueryLimits& limits, RowSink& sink);
 
-// "file:" URI of a path, percent-encoding what a URI would misread.
+// "file:" URI of a path, percent-encoding what a URI would misread
+// (defined in fleet_query.cc).
 std::string FileUriOf(const std::string& path);
 
 }  // namespace originwatch::store_internal
