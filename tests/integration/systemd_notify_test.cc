@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <iostream>
 
 #include "integration/ops_fixture.h"
 
@@ -93,6 +95,7 @@ class SystemdNotifyTest : public OpsTest {
   std::string Dump() const {
     std::string s;
     for (const Message& m : messages_) s += std::to_string(m.at_ms) + " ms: " + m.text + " | ";
+    std::replace(s.begin(), s.end(), '\n', ';');
     return s;
   }
 
@@ -105,7 +108,7 @@ class SystemdNotifyTest : public OpsTest {
 
 TEST_F(SystemdNotifyTest, ReadyStatusWatchdogReloadingAndStoppingReachTheSocket) {
   WriteConfig(Agent(db_) + Origin("healthy") + Origin("refused"));
-  ASSERT_TRUE(StartAgent(1000000));
+  ASSERT_TRUE(StartAgent(2000000));
 
   ASSERT_TRUE(ReceiveUntil([](const Message& m) { return Has(m, "READY=1"); }, milliseconds(20000)))
       << Dump() << agent_.Log();
@@ -114,16 +117,16 @@ TEST_F(SystemdNotifyTest, ReadyStatusWatchdogReloadingAndStoppingReachTheSocket)
   EXPECT_NE(ready.text.find("probes/s"), std::string::npos) << ready.text;
   EXPECT_NE(ready.text.find("open alert"), std::string::npos) << ready.text;
 
-  // WATCHDOG_USEC = 1 s: a ping every 500 ms; 3 s bring at least 4.
+  // WATCHDOG_USEC = 2 s: a ping every second; 4 s bring at least 3.
   const size_t after_ready = messages_.size();
-  ReceiveUntil([](const Message&) { return false; }, milliseconds(3000));
+  ReceiveUntil([](const Message&) { return false; }, milliseconds(4000));
   int pings = 0;
   const int64_t gap = LongestPingGapMs(after_ready, &pings);
-  EXPECT_GE(pings, 4) << Dump();
-  EXPECT_LT(gap, 1000) << Dump();  // never a whole interval without one
+  EXPECT_GE(pings, 3) << Dump();
+  EXPECT_LT(gap, 2000) << Dump();  // never a whole interval without one
 
   // STATUS= is refreshed every 5 s with the probes per second.
-  ASSERT_TRUE(ReceiveUntil([](const Message& m) { return m.text.rfind("STATUS=", 0) == 0; }, milliseconds(8000)))
+  ASSERT_TRUE(ReceiveUntil([](const Message& m) { return m.text.rfind("STATUS=", 0) == 0; }, milliseconds(10000)))
       << Dump();
   EXPECT_NE(messages_.back().text.find(" probes/s, "), std::string::npos) << messages_.back().text;
   EXPECT_EQ(messages_.back().text.find("0.0 probes/s"), std::string::npos) << messages_.back().text;
@@ -144,6 +147,7 @@ TEST_F(SystemdNotifyTest, ReadyStatusWatchdogReloadingAndStoppingReachTheSocket)
   agent_.Signal(SIGTERM);
   ASSERT_TRUE(ReceiveUntil([](const Message& m) { return Has(m, "STOPPING=1"); }, milliseconds(10000))) << Dump();
   EXPECT_EQ(agent_.Wait(milliseconds(20000)), 0) << agent_.Log();
+  std::cout << "notifications: " << Dump() << "\n";
 }
 
 TEST_F(SystemdNotifyTest, AStalledEngineThreadStopsTheWatchdogPingsUntilItTurnsAgain) {
@@ -161,6 +165,7 @@ TEST_F(SystemdNotifyTest, AStalledEngineThreadStopsTheWatchdogPingsUntilItTurnsA
   EXPECT_LT(gap, 5000) << Dump();  // pings resume once the thread turns again
   // Pings before and after the stall.
   EXPECT_GE(pings, 4) << Dump();
+  std::cout << "longest time without WATCHDOG=1: " << gap << " ms (" << pings << " pings in 9 s)\n";
   agent_.Signal(SIGTERM);
   EXPECT_EQ(agent_.Wait(milliseconds(20000)), 0) << agent_.Log();
   EXPECT_NE(agent_.Log().find("watchdog: not notifying systemd while a loop is stuck: engine-0"), std::string::npos)
