@@ -3,6 +3,7 @@
 // each the origins FNV-1a-64(name) mod 3 + 1 gives it; that `query` and
 // `report` over their three databases answer for the fleet with a source
 // column; and that bad --shard values and more than 10 --db are usage errors.
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -78,6 +79,7 @@ TEST_F(ShardTest, ThreeShardsProbeEveryOriginExactlyOnce) {
     int expected = 0;
     for (const std::string& n : names_) expected += static_cast<int>(Fnv(n) % 3) + 1 == i;
     EXPECT_EQ(std::stoi(*known->rows[0][0]), expected) << "shard " << i;
+    std::cout << "shard " << i << "/3: " << q->rows.size() << " origins probed\n";
   }
   EXPECT_EQ(probed_by.size(), names_.size());
   for (const std::string& n : names_) EXPECT_TRUE(probed_by.count(n)) << n << " was probed by no shard";
@@ -92,6 +94,7 @@ TEST_F(ShardTest, ThreeShardsProbeEveryOriginExactlyOnce) {
   auto rows = nlohmann::json::parse(fleet.out, nullptr, false);
   ASSERT_TRUE(rows.is_array()) << fleet.out;
   ASSERT_EQ(rows.size(), names_.size()) << fleet.out;
+  std::cout << "query over the three databases: " << rows.size() << " rows of latest, e.g. " << rows[0].dump() << "\n";
   for (const auto& r : rows) {
     const std::string origin = r["origin"];
     EXPECT_EQ(r["source"], "shard-" + std::to_string(probed_by[origin])) << r.dump();
