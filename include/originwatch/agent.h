@@ -29,7 +29,18 @@ namespace originwatch {
 struct AgentArgs {
   std::string config_path;
   int64_t duration_ms = 0;  // 0 = until SIGTERM/SIGINT
+  // --shard i/N: probe only the origins of shard i of N (docs/deploy.md);
+  // shard_count 0 = every origin.
+  int shard_index = 0;
+  int shard_count = 0;
 };
+
+// The largest N of --shard i/N.
+inline constexpr int kMaxShards = 1024;
+
+// Parses "i/N" with 1 <= i <= N <= kMaxShards; false with a message for
+// anything else.
+bool ParseShardSpec(std::string_view text, int* index, int* count, std::string* error);
 
 // Returns the exit code: 0 after a clean stop, 2 for a bad config or a database
 // that cannot be opened (with the reason on stderr), 1 for other start failures.

@@ -72,6 +72,7 @@ struct OriginConfig {
   // "ipv4", "ipv6". Ignored with `connect`.
   std::string addresses = "all";
   std::string family = "any";
+  std::string upstream;            // the origin this front is served by; "" = none (--shard keeps them together)
   int line = 0;                    // line of the [[origin]] header, for messages
   int column = 0;                  // column of that header
 };

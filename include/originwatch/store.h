@@ -440,4 +440,33 @@ Result<QueryStreamResult> StreamReport(const std::string& db_path, std::string_v
                                        std::string_view arg, int64_t now_ms,
                                        const QueryLimits& limits, RowSink& sink);
 
+// Fleet queries (`query --db A --db B`, `report ... --db A --db B`): up to
+// kMaxFleetDatabases agents' databases read as one, each row with a `source`
+// column first: the database's file name without ".db", or its path when two
+// names clash (FleetSourceNames).
+inline constexpr size_t kMaxFleetDatabases = 10;
+std::vector<std::string> FleetSourceNames(const std::vector<std::string>& db_paths);
+
+// StreamQuery over the union of the databases: they are attached read-only
+// (mode=ro) to an in-memory connection, and every table and view of the first
+// gets a temporary view of the same name that is the UNION ALL of that object
+// in each database, with `source` as its first column (so `SELECT * FROM
+// latest` answers for the fleet; join tables on source too: their ids are
+// per database). Then query_only is set and the statement runs under
+// StreamQuery's authorizer and limits (ATTACH from SQL stays refused).
+// InvalidArgument for no database, more than kMaxFleetDatabases, or
+// databases of different schema versions; NotFound for a missing file.
+Result<QueryStreamResult> StreamFleetQuery(const std::vector<std::string>& db_paths, const std::string& sql,
+                                           const std::vector<SqlValue>& params, const QueryLimits& limits,
+                                           RowSink& sink);
+
+// StreamReport of each database (read-only, as StreamReport), merged with
+// `source` first: "failing" ordered by since, "expiring" by not_after, the
+// other kinds database by database. The rows are collected before they are
+// written (a report is one row per variant or certificate); max_rows applies
+// to the merged rows, timeout_ms to the whole.
+Result<QueryStreamResult> StreamFleetReport(const std::vector<std::string>& db_paths, std::string_view kind,
+                                            std::string_view arg, int64_t now_ms, const QueryLimits& limits,
+                                            RowSink& sink);
+
 }  // namespace originwatch

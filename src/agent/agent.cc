@@ -12,6 +12,9 @@
 
 #include "agent/engine_shard.h"
 #include "agent/names.h"
+#include "agent/liveness.h"
+#include "agent/shard.h"
+#include "agent/systemd_notify.h"
 #include "agent/store_health.h"
 #include "originwatch/resolver.h"
 #include "originwatch/clock.h"
@@ -62,7 +65,7 @@ EvaluatorStage::Sink StoreSink(Store* store) {
   return [store](Commit&& c) {
     for (const EventRecord& e : c.events) {
       const LogLevel level = e.kind == "resolved" || e.severity == "info" ? LogLevel::kInfo : LogLevel::kWarn;
-      Log(level, e.origin, e.kind + " " + e.rule + " (" + e.severity + "): " + e.summary);
+      Log(level, e.origin, e.variant, e.kind + " " + e.rule + " (" + e.severity + "): " + e.summary);
     }
     return store->Enqueue(std::move(c));
   };
@@ -92,7 +95,9 @@ int RunAgent(const AgentArgs& args) {
                  args.config_path.c_str());
     return 2;
   }
+  const size_t configured_origins = loaded.config->origins.size();
   AgentConfig cfg = std::move(*loaded.config);
+  agent_internal::ApplyShard(&cfg, args.shard_index, args.shard_count);  // --shard i/N
   // The checks check-config runs (CA, profiles through OpenSSL, secrets,
   // thresholds, database path): run starts only when they all pass, and
   // says every problem at once, as check-config does.
@@ -190,6 +195,7 @@ int RunAgent(const AgentArgs& args) {
   EvaluatorStage stage(std::move(evaluator), StoreSink(store.get()), {});
 
   const int shards = cfg.engine_threads;
+  names.set_shard_count(std::max(args.shard_count, 1));
   // The first plan waits (bounded by the resolver's own timeouts) for the
   // first answers, so that it holds every address; a name that does not
   // answer in time joins the plan when its answer comes.
@@ -217,9 +223,16 @@ int RunAgent(const AgentArgs& args) {
   size_t total_probes = 0;
   for (const ShardPlan& p : plans) total_probes += p.probes.size();
 
+  // ---- systemd notify and liveness (systemd_notify.h, liveness.h) ----
+  agent_internal::SystemdNotify notify;
+  agent_internal::Liveness liveness(notify.StuckAfterMs());
+  const int main_slot = liveness.Register("main", MonotonicMs());
+  // ---- end systemd notify and liveness ----
+
   std::vector<std::unique_ptr<EngineShard>> engines;
   for (int i = 0; i < shards; ++i) {
     engines.push_back(std::make_unique<EngineShard>(i, &stage));
+    engines.back()->AttachLiveness(&liveness, liveness.Register("engine-" + std::to_string(i), MonotonicMs()));
     if (Status s = engines.back()->Start(std::move(plans[static_cast<size_t>(i)])); !s.ok()) {
       std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
       for (auto& e : engines) e->Stop();
@@ -234,6 +247,26 @@ int RunAgent(const AgentArgs& args) {
       "started: " + std::to_string(cfg.origins.size()) + " origins, " + std::to_string(total_probes) +
           " probes per interval round, " + std::to_string(shards) + " engine thread(s), database " +
           cfg.database);
+  if (args.shard_count > 0)
+    Log(LogLevel::kInfo, "", "shard " + std::to_string(args.shard_index) + "/" + std::to_string(args.shard_count) +
+                                 ": probing " + std::to_string(cfg.origins.size()) + " of " +
+                                 std::to_string(configured_origins) + " configured origins");
+
+  // ---- systemd STATUS= (systemd_notify.h): probes/s, open alerts, database health ----
+  uint64_t status_completed = 0;
+  int64_t status_at = MonotonicMs();
+  auto notify_status = [&]() {
+    uint64_t completed = 0;
+    for (const auto& e : engines) completed += e->completed();
+    const int64_t now_mono = MonotonicMs();
+    const double rate = now_mono > status_at ? double(completed - status_completed) * 1000.0 / double(now_mono - status_at) : 0.0;
+    status_completed = completed;
+    status_at = now_mono;
+    auto open = Report(cfg.database, "open_alerts", "", UnixNowMs());
+    return agent_internal::NotifyStatusText(rate, open.ok() ? int64_t(open->rows.size()) : 0, store->stats().writable);
+  };
+  notify.Ready(notify_status());
+  // ---- end systemd STATUS= ----
 
   auto apply_plan = [&](const AgentConfig& c, std::shared_ptr<const EvaluatorConfig>* submit_cfg) {
     PlanView v;
@@ -251,16 +284,21 @@ int RunAgent(const AgentArgs& args) {
     timespec ts{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &ts);
     int64_t now = UnixNowMs();
+    liveness.Beat(main_slot, MonotonicMs());
+    if (sig != SIGTERM && sig != SIGINT) notify.Turn(MonotonicMs(), liveness, notify_status);
     if (sig == SIGTERM || sig == SIGINT) {
+      notify.Stopping();
       Log(LogLevel::kInfo, "", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                                    ": draining in-flight probes");
       break;
     }
     if (args.duration_ms > 0 && now - started >= args.duration_ms) {
       Log(LogLevel::kInfo, "", "run duration reached: draining in-flight probes");
+      notify.Stopping();
       break;
     }
     if (sig == SIGHUP) {
+      notify.Reloading();  // READY=1 follows at the next turn, whatever the outcome
       LoadResult next = LoadConfigFile(args.config_path);
       if (!next.ok()) {
         for (const ConfigError& e : next.errors) Log(LogLevel::kError, "", e.ToString());
@@ -269,6 +307,7 @@ int RunAgent(const AgentArgs& args) {
         continue;
       }
       AgentConfig fresh = std::move(*next.config);
+      agent_internal::ApplyShard(&fresh, args.shard_index, args.shard_count);  // --shard i/N
       if (fresh.database != cfg.database)
         Log(LogLevel::kWarn, "", "reload: database path changes need a restart; keeping " + cfg.database);
       if (fresh.engine_threads != cfg.engine_threads)

@@ -4,6 +4,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 
 #include "originwatch/clock.h"
 #include "originwatch/log.h"
@@ -126,8 +128,20 @@ void EngineShard::Loop() {
   if (!st.ok()) return;
   scheduler_ = std::make_unique<Scheduler>(plan->scheduler_options);
   scheduler_->SetProbes(std::move(plan->probes), UnixNowMs());
+  // Test hook (docs/testing.md): ORIGINWATCH_TEST_STALL_ENGINE_MS=N stalls
+  // engine 0 once for N ms, 2 s after it starts: a stuck loop, for the
+  // watchdog test.
+  int64_t stall_ms = 0;
+  if (const char* e = std::getenv("ORIGINWATCH_TEST_STALL_ENGINE_MS"); e != nullptr && index_ == 0)
+    stall_ms = std::strtoll(e, nullptr, 10);
+  const int64_t stall_at = MonotonicMs() + 2000;
 
   while (!stop_.load()) {
+    if (liveness_ != nullptr) liveness_->Beat(liveness_slot_, MonotonicMs());
+    if (stall_ms > 0 && MonotonicMs() >= stall_at) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms));
+      stall_ms = 0;
+    }
     std::optional<ShardPlan> next;
     {
       std::lock_guard<std::mutex> lock(mu_);

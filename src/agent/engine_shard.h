@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/liveness.h"
 #include "originwatch/engine.h"
 #include "originwatch/evaluator.h"
 #include "originwatch/scheduler.h"
@@ -62,6 +63,12 @@ class EngineShard {
 
   // Starts the thread and waits until its Engine exists (or failed).
   Status Start(ShardPlan plan);
+  // The loop beats `slot` of `liveness` after every turn (the systemd
+  // watchdog, /healthz). Call before Start; `liveness` outlives the thread.
+  void AttachLiveness(Liveness* liveness, int slot) {
+    liveness_ = liveness;
+    liveness_slot_ = slot;
+  }
   void Update(ShardPlan plan);
   // Stop every shard first, then Join them all: shards drain in parallel.
   void RequestStop() { stop_.store(true); }
@@ -84,6 +91,8 @@ class EngineShard {
   const int index_;
   EvaluatorStage* evaluator_;
   std::thread thread_;
+  Liveness* liveness_ = nullptr;
+  int liveness_slot_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> completed_{0};

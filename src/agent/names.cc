@@ -10,6 +10,7 @@
 #include <chrono>
 #include <set>
 
+#include "agent/shard.h"
 #include "originwatch/agent.h"
 #include "originwatch/log.h"
 #include "originwatch/plan.h"
@@ -215,7 +216,7 @@ std::vector<ShardPlan> NameWatch::BuildPlans(const AgentConfig& cfg, int shards,
     p.scheduler_options.max_per_address = cfg.max_per_address;
   }
   for (const OriginConfig& o : cfg.origins) {
-    ShardPlan& plan = plans[Fnv1a64(o.name) % static_cast<uint64_t>(shards)];
+    ShardPlan& plan = plans[static_cast<size_t>(EngineThreadOf(o, shard_count_, shards))];
     std::vector<std::string> addresses = o.connect;
     if (addresses.empty() && IsIpLiteral(o.host)) addresses = {o.host};
     if (!addresses.empty()) {

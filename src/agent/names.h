@@ -52,6 +52,10 @@ class NameWatch {
   // A fingerprint of the probed address sets: when it changes, the plan does.
   std::string Fingerprint() const;
 
+  // The fleet size of --shard i/N (1 without): the engine thread of an
+  // origin is chosen from the same hash as its agent (agent/shard.h).
+  void set_shard_count(int count) { shard_count_ = count; }
+
   void set_options(AddressBookOptions options);
   // A new resolver (the servers or TTL bounds changed); answers of the old one
   // still in flight are dropped.
@@ -74,6 +78,7 @@ class NameWatch {
 
   std::unique_ptr<Resolver> resolver_;
   std::shared_ptr<Inbox> inbox_;
+  int shard_count_ = 1;
   uint64_t generation_ = 1;  // answers of an older generation (another resolver) are dropped
   AddressBookOptions options_;
   std::map<std::string, AddressBook> books_;

@@ -23,12 +23,18 @@ bool KnownFormat(const std::string& format) {
   return format == "table" || format == "csv" || format == "json";
 }
 
-// The database named by --db, else by the config's [agent] database, else the default.
-bool ResolveDb(const HistoryArgs& args, std::string* db) {
-  if (!args.db.empty()) {
-    *db = args.db;
+// The databases named by --db, else by the config's [agent] database, else the default.
+bool ResolveDb(const char* cmd, const HistoryArgs& args, std::vector<std::string>* dbs) {
+  if (args.dbs.size() > kMaxFleetDatabases) {
+    std::cerr << "originwatch " << cmd << ": at most " << kMaxFleetDatabases << " --db at once, not "
+              << args.dbs.size() << "\n";
+    return false;
+  }
+  if (!args.dbs.empty()) {
+    *dbs = args.dbs;
     return true;
   }
+  std::string* db = &dbs->emplace_back();
   if (!args.config_path.empty()) {
     LoadResult r = LoadConfigFile(args.config_path);
     if (!r.ok()) {
@@ -44,7 +50,7 @@ bool ResolveDb(const HistoryArgs& args, std::string* db) {
 
 // Checks --format, --max-rows and --timeout, resolves the database and caps
 // SQLite's heap. False after printing the problem (exit 2).
-bool Prepare(const char* cmd, const HistoryArgs& args, QueryLimits* limits, std::string* db) {
+bool Prepare(const char* cmd, const HistoryArgs& args, QueryLimits* limits, std::vector<std::string>* db) {
   if (!KnownFormat(args.format)) {
     std::cerr << "originwatch " << cmd << ": unknown --format \"" << args.format
               << "\" (table, csv, json)\n";
@@ -65,7 +71,7 @@ bool Prepare(const char* cmd, const HistoryArgs& args, QueryLimits* limits, std:
     }
     limits->timeout_ms = *ms;
   }
-  if (!ResolveDb(args, db)) return false;
+  if (!ResolveDb(cmd, args, db)) return false;
   LimitSqliteHeap(kQueryHeapLimitBytes);
   return true;
 }
@@ -103,32 +109,36 @@ int Outcome(const char* cmd, const HistoryArgs& args, const Result<QueryStreamRe
 
 int RunQueryCmd(const HistoryArgs& args) {
   QueryLimits limits;
-  std::string db;
-  if (!Prepare("query", args, &limits, &db)) return 2;
+  std::vector<std::string> dbs;
+  if (!Prepare("query", args, &limits, &dbs)) return 2;
   auto writer = MakeRowWriter(args.format, WriteStdout);
-  return Outcome("query", args, StreamQuery(db, args.sql, {}, limits, *writer));
+  if (dbs.size() > 1) return Outcome("query", args, StreamFleetQuery(dbs, args.sql, {}, limits, *writer));
+  return Outcome("query", args, StreamQuery(dbs[0], args.sql, {}, limits, *writer));
 }
 
 int RunReportCmd(const HistoryArgs& args) {
   QueryLimits limits;
-  std::string db;
-  if (!Prepare("report", args, &limits, &db)) return 2;
+  std::vector<std::string> dbs;
+  if (!Prepare("report", args, &limits, &dbs)) return 2;
+  // One database: streamed as SQLite steps; several: merged (store.h).
+  auto report = [&](std::string_view kind, std::string_view arg, RowSink& sink) {
+    return dbs.size() > 1 ? StreamFleetReport(dbs, kind, arg, UnixNowMs(), limits, sink)
+                          : StreamReport(dbs[0], kind, arg, UnixNowMs(), limits, sink);
+  };
   const bool table = args.format == "table";
   if (args.kind == "alerts") {
     // Open alerts first, then the newest events (with their deliveries).
     if (table) WriteStdout("Open alerts\n");
     auto open = MakeRowWriter(args.format, WriteStdout, "(none)\n");
     const int rc =
-        Outcome("report", args, StreamReport(db, "open_alerts", "", UnixNowMs(), limits, *open));
+        Outcome("report", args, report("open_alerts", "", *open));
     if (rc != 0) return rc;
     if (table) WriteStdout("\nRecent events\n");
     auto events = MakeRowWriter(args.format, WriteStdout, "(none)\n");
-    return Outcome("report", args,
-                   StreamReport(db, "alert_events", args.arg, UnixNowMs(), limits, *events));
+    return Outcome("report", args, report("alert_events", args.arg, *events));
   }
   auto writer = MakeRowWriter(args.format, WriteStdout, "(no rows)\n");
-  return Outcome("report", args,
-                 StreamReport(db, args.kind, args.arg, UnixNowMs(), limits, *writer));
+  return Outcome("report", args, report(args.kind, args.arg, *writer));
 }
 
 int RunWebhookTest(const std::string& config_path, const std::string& name) {

@@ -3,11 +3,15 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace originwatch::cli {
 
 struct HistoryArgs {
-  std::string db;           // --db; "" = from --config, else originwatch.db
+  // --db, repeatable: one database, or up to kMaxFleetDatabases (store.h)
+  // answered as one with a `source` column; none = from --config, else
+  // originwatch.db.
+  std::vector<std::string> dbs;
   std::string config_path;  // -c/--config
   std::string format = "table";
   std::string sql;          // query

@@ -14,6 +14,7 @@
 #include "originwatch/agent.h"
 #include "originwatch/config.h"
 #include "originwatch/engine.h"
+#include "originwatch/log.h"
 
 namespace {
 
@@ -85,6 +86,9 @@ int main(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand("run", "Run the agent: probe every origin on schedule, keep the history in SQLite");
   run_cmd->add_option("-c,--config", run.config_path, "configuration file (TOML)")->required();
   run_cmd->add_option("--duration", run_duration, "stop after this long, e.g. 30s (default: until SIGTERM/SIGINT)");
+  std::string run_shard, log_format = "text";
+  CLI::Option* shard_opt = run_cmd->add_option("--shard", run_shard, "probe only shard i of N agents sharing this config, e.g. 2/3 (docs/deploy.md)");
+  run_cmd->add_option("--log-format", log_format, "text or json: one JSON object per line (default text)");
 
   std::string check_path;
   CLI::App* check_cmd = app.add_subcommand("check-config", "Validate a configuration file; list every error as file:line:column");
@@ -93,7 +97,7 @@ int main(int argc, char** argv) {
   HistoryArgs query;
   CLI::App* query_cmd = app.add_subcommand("query", "Run SQL on the history database (read-only)");
   query_cmd->add_option("sql", query.sql, "a read-only SQL statement (e.g. SELECT * FROM latest)")->required();
-  query_cmd->add_option("--db", query.db, "database file (default: from --config, else originwatch.db)");
+  query_cmd->add_option("--db", query.dbs, "database file; repeat it (up to 10) to query several agents' databases as one, with a source column (default: from --config, else originwatch.db)")->allow_extra_args(false);
   query_cmd->add_option("-c,--config", query.config_path, "take the database path from this configuration");
   query_cmd->add_option("--format", query.format, "table, csv or json (default table)");
   query_cmd->add_option("--max-rows", query.max_rows, "print at most N rows; more rows: exit 1 (default: no limit)");
@@ -103,7 +107,7 @@ int main(int argc, char** argv) {
   CLI::App* report_cmd = app.add_subcommand("report", "Common answers: expiring [DAYS] | failing | changes [ORIGIN] | origin NAME | alerts [N]");
   report_cmd->add_option("kind", report.kind, "expiring, failing, changes, origin or alerts")->required();
   report_cmd->add_option("arg", report.arg, "DAYS for expiring, ORIGIN for changes/origin");
-  report_cmd->add_option("--db", report.db, "database file (default: from --config, else originwatch.db)");
+  report_cmd->add_option("--db", report.dbs, "database file; repeat it (up to 10) to report over several agents' databases, with a source column (default: from --config, else originwatch.db)")->allow_extra_args(false);
   report_cmd->add_option("-c,--config", report.config_path, "take the database path from this configuration");
   report_cmd->add_option("--format", report.format, "table, csv or json (default table)");
   report_cmd->add_option("--max-rows", report.max_rows, "print at most N rows; more rows: exit 1 (default: no limit)");
@@ -114,6 +118,7 @@ int main(int argc, char** argv) {
   CLI::App* webhook_test = webhook_cmd->add_subcommand("test", "Send a sample event to a configured webhook and report the result");
   webhook_test->add_option("name", webhook_name, "the [[webhook]] name")->required();
   webhook_test->add_option("-c,--config", webhook_config, "configuration file (TOML)")->required();
+  webhook_test->add_option("--log-format", log_format, "text or json: one JSON object per line (default text)");
   webhook_cmd->require_subcommand(1);
 
   auto nginx_cmds = AddNginxCommands(app);
@@ -130,6 +135,12 @@ int main(int argc, char** argv) {
     std::cerr << "originwatch: " << e.what() << " (see --help)\n";
     return 2;
   }
+  LogFormat format = LogFormat::kText;
+  if (!ParseLogFormat(log_format, &format)) {
+    std::cerr << "originwatch: bad --log-format \"" << log_format << "\": use text or json\n";
+    return 2;
+  }
+  SetLogFormat(format);
   if (probe_cmd->parsed()) {
     EndOnInterrupt();
     return RunProbe(probe);
@@ -142,6 +153,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       run.duration_ms = *ms;
+    }
+    if (shard_opt->count() > 0) {
+      std::string error;
+      if (!ParseShardSpec(run_shard, &run.shard_index, &run.shard_count, &error)) {
+        std::cerr << "originwatch run: " << error << "\n";
+        return 2;
+      }
     }
     return RunAgent(run);
   }

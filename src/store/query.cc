@@ -12,6 +12,7 @@
 
 #include "originwatch/store.h"
 #include "originwatch/text.h"
+#include "store/query_internal.h"
 #include "store/sqlite_util.h"
 
 namespace originwatch {
@@ -19,21 +20,6 @@ namespace originwatch {
 using store_internal::DbPtr;
 
 namespace {
-
-// "file:" URI of a path, percent-encoding what a URI would misread.
-std::string FileUri(const std::string& path) {
-  std::string uri = "file:";
-  for (unsigned char c : path) {
-    if (c == '%' || c == '?' || c == '#' || c < 0x21 || c > 0x7E) {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      uri += buf;
-    } else {
-      uri.push_back(static_cast<char>(c));
-    }
-  }
-  return uri;
-}
 
 Result<DbPtr> OpenWith(const std::string& path, const std::string& name, int flags) {
   sqlite3* raw = nullptr;
@@ -67,7 +53,7 @@ Result<DbPtr> OpenReadOnly(const std::string& path) {
   if (stat((path + "-wal").c_str(), &st) == 0) {
     return Status::IoError("cannot open database \"" + path + "\": " + sqlite3_errmsg(db->get()));
   }
-  return OpenWith(path, FileUri(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+  return OpenWith(path, store_internal::FileUriOf(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
 }
 
 // Line and column (1-based) of a byte offset in text.
@@ -372,6 +358,17 @@ Result<QueryResult> RunOn(sqlite3* db, Guard& g, const std::string& sql,
 }  // namespace
 
 void LimitSqliteHeap(int64_t bytes) { sqlite3_hard_heap_limit64(bytes); }
+
+// The query path on a connection opened elsewhere (fleet_query.cc).
+Result<QueryStreamResult> store_internal::StreamOnConnection(sqlite3* db, const std::string& sql,
+                                                             const std::vector<SqlValue>& params,
+                                                             const QueryLimits& limits, RowSink& sink) {
+  Guard g;
+  Arm(db, g, limits);
+  Run run(db, &g, limits, &sink);
+  Status s = Exec(run, sql, params);
+  return Finish(run, std::move(s));
+}
 
 Result<QueryStreamResult> StreamQuery(const std::string& db_path, const std::string& sql,
                                       const std::vector<SqlValue>& params,

@@ -290,5 +290,47 @@ TEST_F(QueryCliTest, ReportsStreamThroughTheSameWriters) {
   EXPECT_NE(bad.err.find("bad --timeout \"soon\""), std::string::npos) << bad.err;
 }
 
+// Fleet queries: two histories made by the store API, named alike in two
+// directories, read as one; their source is then the path.
+TEST_F(QueryCliTest, TwoDatabasesAnswerAsOneWithTheirSourceNamed) {
+  const std::string a = dir_ + "/a/history.db", b = dir_ + "/b/history.db", c = dir_ + "/east.db";
+  fs::create_directories(dir_ + "/a");
+  fs::create_directories(dir_ + "/b");
+  for (const auto& [path, origins] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {a, {"alpha", "beta"}}, {b, {"gamma"}}, {c, {"delta"}}}) {
+    Store::Options o;
+    o.path = path;
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    std::vector<OriginRecord> records;
+    for (const std::string& n : origins) records.push_back({n, n + ".example", 443, {}});
+    ASSERT_TRUE((*store)->SyncOrigins(records, 1000).ok());
+    (*store)->Close();
+  }
+  Child both = RunBinary({"query", "--db", a, "--db", b, "--db", c, "--format", "csv",
+                          "SELECT source, name FROM origins ORDER BY name"},
+                         dir_ + "/stderr.txt", std::chrono::seconds(60));
+  EXPECT_EQ(both.exit_code, 0) << both.err;
+  EXPECT_EQ(both.out, "source,name\n" + a + ",alpha\n" + a + ",beta\neast,delta\n" + b + ",gamma\n");
+
+  // The databases stay read-only: a write through the attached name fails,
+  // and a missing file is named.
+  Child write = RunBinary({"query", "--db", a, "--db", c, "DELETE FROM s1.origins"}, dir_ + "/stderr.txt",
+                          std::chrono::seconds(60));
+  EXPECT_EQ(write.exit_code, 2);
+  EXPECT_NE(write.err.find("readonly"), std::string::npos) << write.err;
+  Child missing = RunBinary({"query", "--db", a, "--db", dir_ + "/nope.db", "SELECT 1"}, dir_ + "/stderr.txt",
+                            std::chrono::seconds(60));
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("nope.db\": no such file"), std::string::npos) << missing.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/nope.db"));
+
+  // Different schema versions are not combined.
+  Exec(c, "PRAGMA user_version = 99");
+  Child versions = RunBinary({"query", "--db", a, "--db", c, "SELECT 1"}, dir_ + "/stderr.txt", std::chrono::seconds(60));
+  EXPECT_EQ(versions.exit_code, 2);
+  EXPECT_NE(versions.err.find("schema version 99"), std::string::npos) << versions.err;
+}
+
 }  // namespace
 }  // namespace originwatch::testing
