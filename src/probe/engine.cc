@@ -221,17 +221,14 @@ struct Conn {
       }
     }
     connected_mono = std::max(now, start_mono);
+    // The second connection (after h2) only carries the HTTP request: the
+    // probe's facts stay the first connection's.
+    if (!second_conn) result.connect_ms = connected_mono - start_mono;
     if (!engine->provided_buffers_ && !recv_buf) recv_buf = std::make_unique<uint8_t[]>(kRecvBufferSize);
-    if (second_conn) {
-      // The probe's facts are the first connection's; this one only carries
-      // the HTTP request.
-    } else if (result.spec.http && result.spec.http->plain) {
-      result.connect_ms = connected_mono - start_mono;
-      result.outcome = Outcome::kOk;
+    if (!second_conn && result.spec.http && result.spec.http->plain) {
+      result.outcome = Outcome::kOk;  // plain http://: connected is the probe's success
       FinishTimes(now);
       return StartHttp(nullptr, now);
-    } else {
-      result.connect_ms = connected_mono - start_mono;
     }
     phase = Phase::kHandshaking;
     // The SSL exists only from here to the end of the handshake (or of the
@@ -396,7 +393,7 @@ struct Conn {
     phase = Phase::kConnecting;
     int64_t mono = MonotonicMs();
     connect_deadline = std::min<int64_t>(mono + result.spec.connect_timeout_ms, deadline);
-    if (mono >= deadline) return Fail(Outcome::kConnectTimeout, "no time left for it", now);
+    if (mono >= deadline) return Fail(Outcome::kConnectTimeout, "the probe's deadline passed before it could start", now);
     Connect(now);
   }
 

@@ -5,6 +5,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -128,6 +130,13 @@ struct CannedHttpServer::Impl {
   }
 
   void Serve(int fd) {
+    // The socket BIO writes with write(2): a client that already closed must
+    // give EPIPE here, not kill the test process (SIGPIPE is synchronous, so
+    // blocking it in this thread is enough).
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     const auto until = std::chrono::steady_clock::now() + kConnLimit;
     SSL* ssl = nullptr;
     bool ok = true;
