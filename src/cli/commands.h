@@ -10,7 +10,7 @@
 namespace originwatch::cli {
 
 struct ProbeArgs {
-  std::string target;                 // HOST[:PORT]
+  std::string target;                 // HOST[:PORT], https://HOST[:PORT]/PATH or http://HOST[:PORT]/PATH
   std::vector<std::string> connect;   // --connect ADDR (repeatable)
   std::vector<std::string> resolvers; // --resolver ADDR[:PORT] (repeatable)
   std::string family = "any";         // --family any|ipv4|ipv6
@@ -21,6 +21,10 @@ struct ProbeArgs {
   std::string ca_file;                // --ca FILE
   std::string timeout = "10s";        // --timeout D
   bool json = false;
+  // URL targets only: the HTTP request made after each successful handshake
+  // (https://) or instead of TLS (http://).
+  std::string method = "GET";         // --method GET|HEAD
+  std::string host_header;            // --host NAME; "" = the URL's host[:port]
 };
 
 int RunProbe(const ProbeArgs& args);

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   ProbeArgs probe;
   CLI::App* probe_cmd = app.add_subcommand(
       "probe", "Diagnose one origin now, through the variant matrix (SNI, no SNI, client profiles)");
-  probe_cmd->add_option("target", probe.target, "HOST[:PORT] (default port 443)")->required();
+  probe_cmd->add_option("target", probe.target, "HOST[:PORT] (default port 443), or a URL https://HOST[:PORT]/PATH or http://HOST[:PORT]/PATH (then one HTTP request per variant)")->required();
   probe_cmd->add_option("--connect", probe.connect, "connect to this address instead of resolving HOST (repeatable)")->allow_extra_args(false);
   probe_cmd
       ->add_option("--resolver", probe.resolvers,
@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--ca", probe.ca_file, "CA bundle (PEM) to verify chains against (default: the system bundle)");
   probe_cmd->add_option("--timeout", probe.timeout, "deadline of one probe, e.g. 10s, 500ms (default 10s)");
   probe_cmd->add_flag("--json", probe.json, "print one JSON document (docs/probe-json.md)");
+  probe_cmd->add_option("--method", probe.method, "URL targets: the HTTP method, GET or HEAD (default GET)");
+  probe_cmd->add_option("--host", probe.host_header, "URL targets: the Host header (default: the URL's host[:port])");
 
   AgentArgs run;
   std::string run_duration;

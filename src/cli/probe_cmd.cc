@@ -16,6 +16,7 @@
 #include "originwatch/engine.h"
 #include "originwatch/plan.h"
 #include "originwatch/resolver.h"
+#include "originwatch/url.h"
 
 namespace originwatch::cli {
 namespace {
@@ -46,6 +47,46 @@ ResolverOptions OneShotOptions(const std::vector<std::string>& servers, int64_t 
 }
 
 // Copies the lookup that gave the address into a result (probe.h's dns_* fields).
+bool IsUrl(const std::string& target) {
+  return target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0;
+}
+
+// The HTTP check of a URL target; usage errors as text ("" = fine).
+std::string HttpCheckOf(const ProbeArgs& args, const OriginUrl& url, HttpCheck* check) {
+  if (args.method != "GET" && args.method != "HEAD")
+    return "bad --method \"" + args.method + "\": use GET or HEAD";
+  for (char c : args.host_header) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return "bad --host \"" + args.host_header + "\": no spaces or control characters";
+  }
+  if (!url.tls && (args.sni || args.no_sni || !args.names.empty() || !args.profiles.empty()))
+    return "an http:// URL is probed in plain HTTP: --sni, --no-sni, --name and --profile do not apply";
+  check->plain = !url.tls;
+  check->method = args.method;
+  check->path = url.path;
+  check->host = args.host_header.empty() ? url.HostHeader() : args.host_header;
+  return "";
+}
+
+// One plain-HTTP probe per address: no SNI, no profile matrix.
+std::vector<ProbeSpec> PlainSpecs(const VariantMatrix& m, const HttpCheck& check) {
+  std::vector<ProbeSpec> specs;
+  for (const std::string& a : m.addresses) {
+    ProbeSpec s;
+    s.origin = m.origin;
+    s.host = m.host;
+    s.address = a;
+    s.port = m.port;
+    s.sni = std::nullopt;
+    s.connect_timeout_ms = m.connect_timeout_ms;
+    s.timeout_ms = m.timeout_ms;
+    s.id = specs.size();
+    s.http = check;
+    specs.push_back(std::move(s));
+  }
+  return specs;
+}
+
 void FillDns(const DnsAnswer& a, ProbeResult& r) {
   std::vector<std::string> sorted = a.addresses;
   std::sort(sorted.begin(), sorted.end());
@@ -99,7 +140,21 @@ int RunProbe(const ProbeArgs& args) {
   };
   std::string host;
   uint16_t port = 443;
-  if (std::string err = SplitHostPort(args.target, &host, &port); !err.empty()) return usage_error(err);
+  std::optional<OriginUrl> url;
+  std::optional<HttpCheck> http;
+  if (IsUrl(args.target)) {
+    auto parsed = ParseOriginUrl(args.target);
+    if (!parsed.ok()) return usage_error(parsed.status().message());
+    url = *parsed;
+    host = url->host;
+    port = url->port;
+    http.emplace();
+    if (std::string err = HttpCheckOf(args, *url, &*http); !err.empty()) return usage_error(err);
+  } else {
+    if (std::string err = SplitHostPort(args.target, &host, &port); !err.empty()) return usage_error(err);
+    if (args.method != "GET" || !args.host_header.empty())
+      return usage_error("--method and --host need a URL target (https://HOST/PATH or http://HOST/PATH)");
+  }
   if (args.sni && args.no_sni) return usage_error("--sni and --no-sni exclude each other");
   auto timeout_ms = ParseDurationMs(args.timeout);
   if (!timeout_ms || *timeout_ms <= 0 || *timeout_ms > 600000)
@@ -182,7 +237,14 @@ int RunProbe(const ProbeArgs& args) {
     auto engine = Engine::Create(eo);
     if (!engine.ok()) return usage_error(engine.status().message());
     ca_description = (*engine)->ca_description();
-    results = (*engine)->RunAll(ExpandMatrix(m));
+    std::vector<ProbeSpec> specs;
+    if (http && http->plain) {
+      specs = PlainSpecs(m, *http);
+    } else {
+      specs = ExpandMatrix(m);
+      for (ProbeSpec& s : specs) s.http = http;
+    }
+    results = (*engine)->RunAll(specs);
     if (dns) {
       for (ProbeResult& r : results) FillDns(dns->answer, r);
     }
@@ -193,9 +255,10 @@ int RunProbe(const ProbeArgs& args) {
   ProbeReportInput in;
   in.host = host;
   in.port = port;
+  if (url) in.url = args.target;
   in.addresses = addresses;
   in.dns = std::move(dns);
-  in.ca_description = ca_description;
+  in.ca_description = http && http->plain ? "" : ca_description;  // no TLS, no trust store
   in.now_s = now_s;
   in.diagnosis = Diagnose(results, dopts);
   in.results = std::move(results);

@@ -42,6 +42,7 @@ std::string Uncovered(const ProbeResult& r) {
 }
 
 std::string ResultLine(const ProbeResult& r) {
+  if (r.ok() && r.spec.http && r.spec.http->plain) return "ok  connected (plain HTTP, no TLS)";
   if (r.ok()) {
     std::string s = "ok  " + r.version + " " + r.cipher;
     if (!r.group.empty()) s += " " + r.group;
@@ -72,6 +73,52 @@ std::string Pad(std::string s, size_t n) {
 }
 
 }  // namespace
+
+std::string ResultLabel(const ProbeResult& r) {
+  return r.spec.http && r.spec.http->plain ? "plain-http" : r.VariantLabel();
+}
+
+std::string HttpLine(const ProbeResult& r) {
+  const HttpResult& h = r.http;
+  std::string s = "HTTP ";
+  if (h.outcome == HttpOutcome::kOk) {
+    s += std::to_string(h.status);
+    if (!h.reason.empty()) s += " " + Safe(h.reason);
+  } else {
+    s += std::string(HttpOutcomeCode(h.outcome));
+    if (!h.error_text.empty()) s += ": " + Safe(h.error_text);
+  }
+  if (h.ttfb_ms >= 0) s += "  ttfb " + Dur(h.ttfb_ms);
+  if (h.second_connection) s += "  (second connection, http/1.1)";
+  if (!h.server.empty()) s += "  server=" + Safe(h.server);
+  if (!h.via.empty()) s += "  via=" + Safe(h.via);
+  if (!h.x_cache.empty()) s += "  x-cache=" + Safe(h.x_cache);
+  if (!h.location.empty()) s += "  location=" + Safe(h.location);
+  if (!h.first_bytes.empty()) s += "  first bytes: \"" + h.first_bytes.substr(0, 60) + "\"";
+  return s;
+}
+
+nlohmann::json HttpJson(const ProbeResult& r) {
+  if (!r.spec.http) return nullptr;
+  const HttpResult& h = r.http;
+  auto opt_str = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
+  auto opt_ms = [](int64_t ms) { return ms < 0 ? nlohmann::json() : nlohmann::json(ms); };
+  return {{"outcome", std::string(HttpOutcomeCode(h.outcome))},
+          {"method", r.spec.http->method},
+          {"path", r.spec.http->path},
+          {"status", h.status > 0 ? nlohmann::json(h.status) : nlohmann::json()},
+          {"reason", h.status > 0 ? nlohmann::json(h.reason) : nlohmann::json()},
+          {"server", opt_str(h.server)},
+          {"via", opt_str(h.via)},
+          {"x_cache", opt_str(h.x_cache)},
+          {"location", opt_str(h.location)},
+          {"ttfb_ms", opt_ms(h.ttfb_ms)},
+          {"total_ms", opt_ms(h.total_ms)},
+          {"body_bytes", h.body_bytes},
+          {"second_connection", h.second_connection},
+          {"error", opt_str(h.error_text)},
+          {"first_bytes", opt_str(h.first_bytes)}};
+}
 
 std::string IsoTime(int64_t unix_s) {
   time_t t = static_cast<time_t>(unix_s);
@@ -110,7 +157,8 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
   const char* green = color ? "\033[32m" : "";
   const char* reset = color ? "\033[0m" : "";
   std::string out;
-  out += std::string(bold) + "originwatch probe " + in.host + ":" + std::to_string(in.port) + reset;
+  out += std::string(bold) + "originwatch probe " +
+         (in.url.empty() ? in.host + ":" + std::to_string(in.port) : Safe(in.url)) + reset;
   std::string addrs;
   for (const auto& a : in.addresses) addrs += (addrs.empty() ? "" : ", ") + a;
   out += "  (" + (addrs.empty() ? std::string("no address") : addrs) + ")\n";
@@ -122,7 +170,7 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
   size_t width = 8;
   std::vector<std::string> labels;
   for (const auto& r : in.results) {
-    std::string l = (multi_addr ? r.spec.address + " " : "") + r.VariantLabel();
+    std::string l = (multi_addr ? r.spec.address + " " : "") + ResultLabel(r);
     width = std::max(width, l.size());
     labels.push_back(l);
   }
@@ -133,6 +181,10 @@ std::string RenderProbeText(const ProbeReportInput& in, bool color) {
            Pad(Dur(r.handshake_ms), 11) + (r.ok() && Uncovered(r).empty() ? green : red) + ResultLine(r) + reset + "\n";
     if (!r.ok() && !r.error_text.empty()) out += "  " + std::string(width + 22, ' ') + Safe(r.error_text) + "\n";
     if (!r.first_bytes.empty()) out += "  " + std::string(width + 22, ' ') + "first bytes: \"" + r.first_bytes.substr(0, 60) + "\"\n";
+    if (r.spec.http && r.http.outcome != HttpOutcome::kNotRun) {
+      const bool good = r.http.outcome == HttpOutcome::kOk && r.spec.http->Expected(r.http.status);
+      out += "  " + std::string(width + 22, ' ') + (good ? green : red) + HttpLine(r) + reset + "\n";
+    }
   }
 
   // Each distinct chain once, with the variants that saw it.
@@ -250,6 +302,7 @@ nlohmann::json ResultJson(const ProbeResult& r, int64_t now_s) {
   nlohmann::json chain = nlohmann::json::array();
   for (const auto& c : r.chain) chain.push_back(CertJson(c, now_s));
   j["chain"] = chain;
+  j["http"] = HttpJson(r);
   return j;
 }
 
@@ -280,6 +333,7 @@ nlohmann::json ProbeJson(const ProbeReportInput& in) {
   nlohmann::json findings = nlohmann::json::array();
   for (const auto& f : in.diagnosis.findings) findings.push_back(FindingJson(f));
   return {{"schema", "originwatch.probe/1"},
+          {"url", in.url.empty() ? nlohmann::json() : nlohmann::json(in.url)},
           {"host", in.host},
           {"port", in.port},
           {"addresses", in.addresses},

@@ -24,6 +24,7 @@ struct DnsReport {
 };
 
 struct ProbeReportInput {
+  std::string url;  // the URL target as given ("" for HOST[:PORT])
   std::string host;
   uint16_t port = 443;
   std::vector<std::string> addresses;
@@ -41,6 +42,12 @@ nlohmann::json DnsJson(const DnsReport& dns);
 std::string RenderProbeText(const ProbeReportInput& in, bool color);
 nlohmann::json ProbeJson(const ProbeReportInput& in);
 nlohmann::json ResultJson(const ProbeResult& r, int64_t now_s);
+// The HTTP exchange of a variant; null when the probe had no HTTP check.
+nlohmann::json HttpJson(const ProbeResult& r);
+// "HTTP 502 Bad Gateway  ttfb 3 ms  server=nginx/1.22.1", or the outcome and why.
+std::string HttpLine(const ProbeResult& r);
+// VariantLabel(), or "plain-http" for a plain http:// probe.
+std::string ResultLabel(const ProbeResult& r);
 nlohmann::json CertJson(const CertInfo& c, int64_t now_s);
 nlohmann::json FindingJson(const Finding& f);
 // Dumps JSON replacing invalid UTF-8 (hostile servers put any bytes in

@@ -7,6 +7,12 @@
 //   kHandshaking: Drive() = Advance the handshake; send its output; recv more.
 //     --handshake done--> facts copied, SSL freed, Finished+close_notify sent --> kClosing
 //     --failure/deadline/byte cap--> kClosing
+//     --handshake done, spec.http set--> kHttp (the SSL is kept for it; after
+//       ALPN h2: a second connection offering http/1.1 only, back to kConnecting)
+//   kConnecting --connected, spec.http->plain--> kHttp (no TLS at all)
+//   kHttp: HttpSession (http_session.h): send the request, recv until the
+//     response's head and bounded body are read, EOF, the byte cap or the
+//     deadline --> kClosing. The probe's outcome stays that of the handshake.
 //   kClosing: waits until no operation of the Conn is in flight (an operation
 //     and its linked timeout each end with a CQE), then IORING_OP_CLOSE.
 //   close CQE --> callback, Conn deleted.
@@ -46,6 +52,8 @@
 #include <deque>
 
 #include "core/ring.h"
+#include "probe/engine_impl.h"
+#include "probe/http_session.h"
 #include "tls/context.h"
 #include "tls/handshake.h"
 #include "tls/key_decoding.h"
@@ -70,35 +78,9 @@ constexpr int kTagClose = 3;
 
 }  // namespace
 
-struct Conn;
-
-class Engine::Impl {
- public:
-  Impl(EngineOptions options, std::unique_ptr<core::Ring> ring,
-       std::unique_ptr<tls::ClientContexts> contexts)
-      : options_(std::move(options)), ring_(std::move(ring)), contexts_(std::move(contexts)) {
-    buffer_count_ = PowerOfTwoBuffers(options_.recv_buffers);
-    provided_buffers_ = ring_->SetupBuffers(buffer_count_, kProvidedBufferSize).ok();
-  }
-
-  void Submit(ProbeSpec spec, Callback cb);
-  int Poll(int timeout_ms);
-  void Deliver(Conn* c);
-
-  EngineOptions options_;
-  std::unique_ptr<core::Ring> ring_;
-  std::unique_ptr<tls::ClientContexts> contexts_;
-  EngineStats stats_;
-  int completed_this_poll_ = 0;
-  std::vector<Conn*> deferred_;  // ended before any I/O; delivered by Poll
-  bool provided_buffers_ = false;
-  unsigned buffer_count_ = 0;
-  std::deque<Conn*> starved_;  // their recv found no provided buffer (-ENOBUFS)
-  void IssueStarved();
-};
 
 struct Conn {
-  enum class Phase { kConnecting, kHandshaking, kFlushing, kClosing };
+  enum class Phase { kConnecting, kHandshaking, kHttp, kFlushing, kClosing };
 
   Engine::Impl* engine = nullptr;
   ProbeResult result;
@@ -116,6 +98,7 @@ struct Conn {
   int64_t connect_deadline = 0;
   int64_t deadline = 0;
   int64_t connected_mono = 0;
+  uint64_t conn_bytes = 0;  // read on this connection (the handshake byte cap)
   bool times_final = false;
   __kernel_timespec ts{};  // read by the kernel when the linked timeout is submitted
   std::unique_ptr<tls::Handshake> hs;
@@ -123,7 +106,9 @@ struct Conn {
   int held_buffer = -1;  // the provided buffer of the completion being handled
   std::vector<uint8_t> send_buf;
   size_t send_off = 0;
-  bool sending = false;  // which operation op_main is in kHandshaking
+  bool sending = false;  // which operation op_main is in kHandshaking and kHttp
+  std::unique_ptr<probe::HttpSession> http;  // in kHttp
+  bool second_conn = false;  // the HTTP check's connection after ALPN h2
 
   core::Ring& ring() { return *engine->ring_; }
 
@@ -187,13 +172,18 @@ struct Conn {
       return Fail(Outcome::kInternal, "not a numeric address: \"" + result.spec.address + "\"",
                   start_mono);
     }
-    if (engine->contexts_->Find(result.spec.profile) == nullptr) {
+    const bool plain = result.spec.http && result.spec.http->plain;
+    if (!plain && engine->contexts_->Find(result.spec.profile) == nullptr) {
       return Fail(Outcome::kInternal, "unknown client profile \"" + result.spec.profile + "\"",
                   start_mono);
     }
+    Connect(start_mono);
+  }
+
+  void Connect(int64_t now) {
     fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0) {
-      return Fail(Outcome::kInternal, std::string("socket: ") + std::strerror(errno), start_mono);
+      return Fail(Outcome::kInternal, std::string("socket: ") + std::strerror(errno), now);
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -208,6 +198,7 @@ struct Conn {
     switch (phase) {
       case Phase::kConnecting: return OnConnect(res, now);
       case Phase::kHandshaking: return sending ? OnSend(res, now) : OnRecv(res, now);
+      case Phase::kHttp: return sending ? OnHttpSent(res, now) : OnHttpRecv(res, now);
       case Phase::kFlushing: return OnFlushed(res, now);
       case Phase::kClosing: return;  // a late completion after failure
     }
@@ -230,12 +221,21 @@ struct Conn {
       }
     }
     connected_mono = std::max(now, start_mono);
-    result.connect_ms = connected_mono - start_mono;
+    // The second connection (after h2) only carries the HTTP request: the
+    // probe's facts stay the first connection's.
+    if (!second_conn) result.connect_ms = connected_mono - start_mono;
+    if (!engine->provided_buffers_ && !recv_buf) recv_buf = std::make_unique<uint8_t[]>(kRecvBufferSize);
+    if (!second_conn && result.spec.http && result.spec.http->plain) {
+      result.outcome = Outcome::kOk;  // plain http://: connected is the probe's success
+      FinishTimes(now);
+      return StartHttp(nullptr, now);
+    }
     phase = Phase::kHandshaking;
-    // The SSL exists only from here to the end of the handshake.
+    // The SSL exists only from here to the end of the handshake (or of the
+    // HTTP exchange, when the probe has one).
     hs = std::make_unique<tls::Handshake>(engine->contexts_->Find(result.spec.profile), result.spec,
                                           engine->contexts_->request_ocsp());
-    if (!engine->provided_buffers_) recv_buf = std::make_unique<uint8_t[]>(kRecvBufferSize);
+    if (second_conn) hs->OfferOnlyAlpn("http/1.1");
     Drive(now);
   }
 
@@ -244,9 +244,15 @@ struct Conn {
   void Drive(int64_t now) {
     tls::Handshake::State st = hs->Advance();
     if (st == tls::Handshake::State::kFailed) {
+      if (second_conn) {
+        ProbeResult second;
+        hs->Fill(&second);
+        return Fail(second.outcome, std::string(OutcomeCode(second.outcome)) + ": " + second.error_text, now);
+      }
       hs->Fill(&result);
       return Close(now);
     }
+    if (st == tls::Handshake::State::kDone && result.spec.http) return HandshakeDoneHttp(now);
     if (st == tls::Handshake::State::kDone) {
       result.handshake_ms = now - connected_mono;
       hs->Fill(&result);
@@ -278,7 +284,7 @@ struct Conn {
       // The goodbye after a completed handshake is best effort: the result is
       // already recorded and must not turn into a timeout.
       if (for_phase == Phase::kFlushing) return Close(now);
-      return TimedOut(deadline);  // it ended at its deadline, while handlers ran
+      return TimedOut(deadline);  // it ended at its deadline, while handlers ran (kHttp too)
     }
     sending = true;
     ring().Reserve(2);
@@ -331,9 +337,12 @@ struct Conn {
       return Drive(now);
     }
     result.bytes_read += static_cast<uint64_t>(res);
-    if (result.bytes_read > engine->options_.max_handshake_bytes) {
-      hs->Fill(&result);
-      result.chain.clear();
+    conn_bytes += static_cast<uint64_t>(res);
+    if (conn_bytes > engine->options_.max_handshake_bytes) {
+      if (!second_conn) {
+        FillFacts();
+        result.chain.clear();
+      }
       return Fail(Outcome::kTooLarge,
                   "the server sent more than " +
                       std::to_string(engine->options_.max_handshake_bytes) +
@@ -349,6 +358,105 @@ struct Conn {
     Drive(now);
   }
 
+  // The handshake's facts are the probe's, except on the second connection.
+  void FillFacts() {
+    if (!second_conn) hs->Fill(&result);
+  }
+
+  void HandshakeDoneHttp(int64_t now) {
+    if (!second_conn) {
+      result.handshake_ms = now - connected_mono;
+      hs->Fill(&result);
+      FinishTimes(now);
+      if (!result.alpn.empty() && result.alpn != "http/1.1") return Reconnect(now);
+    }
+    StartHttp(std::move(hs), now);
+  }
+
+  // After ALPN h2: a clean goodbye on this connection (best effort, without
+  // waiting), then the same address again, offering http/1.1 only, within the
+  // probe's deadline.
+  void Reconnect(int64_t now) {
+    hs->Shutdown();
+    std::vector<uint8_t> bye(hs->PendingOutput());
+    bye.resize(hs->TakeOutput(bye.data(), bye.size()));
+    if (!bye.empty()) {
+      ssize_t n = ::send(fd, bye.data(), bye.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) result.bytes_written += static_cast<uint64_t>(n);
+    }
+    hs.reset();
+    ::close(fd);  // no operation of this Conn uses the socket now
+    fd = -1;
+    second_conn = true;
+    result.http.second_connection = true;
+    conn_bytes = 0;
+    phase = Phase::kConnecting;
+    int64_t mono = MonotonicMs();
+    connect_deadline = std::min<int64_t>(mono + result.spec.connect_timeout_ms, deadline);
+    if (mono >= deadline) return Fail(Outcome::kConnectTimeout, "the probe's deadline passed before it could start", now);
+    Connect(now);
+  }
+
+  void StartHttp(std::unique_ptr<tls::Handshake> tls, int64_t now) {
+    phase = Phase::kHttp;
+    const HttpCheck& check = *result.spec.http;
+    http = std::make_unique<probe::HttpSession>(
+        result.spec, std::move(tls),
+        check.max_head_bytes + check.max_body_bytes + engine->options_.max_handshake_bytes);
+    if (!http->Start()) return EndHttp(now);
+    http->TakeOutput(&send_buf);
+    send_off = 0;
+    IssueSend(Phase::kHttp, now);
+  }
+
+  void OnHttpSent(int32_t res, int64_t now) {
+    if (res < 0) return HttpIoFailed(-res, "send", now);
+    result.bytes_written += static_cast<uint64_t>(res);
+    send_off += static_cast<size_t>(res);
+    if (send_off < send_buf.size()) return IssueSend(Phase::kHttp, now);
+    std::vector<uint8_t>().swap(send_buf);
+    send_off = 0;
+    http->RequestSent(now);
+    IssueRecv();
+  }
+
+  void OnHttpRecv(int32_t res, int64_t now) {
+    if (res == -ENOBUFS && engine->provided_buffers_) {
+      engine->starved_.push_back(this);
+      ++engine->stats_.recv_buffer_waits;
+      return;
+    }
+    if (res < 0) return HttpIoFailed(-res, "recv", now);
+    if (res == 0) {
+      http->OnEof(now);
+      return EndHttp(now);
+    }
+    result.bytes_read += static_cast<uint64_t>(res);
+    const uint8_t* data =
+        held_buffer >= 0 ? ring().Buffer(static_cast<uint16_t>(held_buffer)) : recv_buf.get();
+    bool done = http->OnBytes(data, static_cast<size_t>(res), now);
+    if (held_buffer >= 0) ReturnHeldBuffer();  // the bytes were copied or parsed
+    if (done) return EndHttp(now);
+    IssueRecv();
+  }
+
+  void HttpIoFailed(int err, const char* what, int64_t now) {
+    if (err == ECANCELED || err == ETIME) return TimedOut(now);
+    if (err == ECONNRESET || err == EPIPE) {
+      http->OnFailed(HttpOutcome::kClosed, std::string(what) + ": connection reset by peer", now);
+    } else {
+      http->OnFailed(HttpOutcome::kError, std::string(what) + ": " + std::strerror(err), now);
+    }
+    EndHttp(now);
+  }
+
+  void EndHttp(int64_t now) {
+    http->Fill(&result.http);
+    result.http.second_connection = second_conn;
+    http.reset();
+    Close(now);
+  }
+
   void OnFlushed(int32_t res, int64_t now) {
     if (res > 0) result.bytes_written += static_cast<uint64_t>(res);
     Close(now);  // success is already recorded; a failed goodbye changes nothing
@@ -356,14 +464,18 @@ struct Conn {
 
   void IoFailed(int err, const char* what, int64_t now) {
     if (err == ECANCELED || err == ETIME) return TimedOut(now);
-    if (hs) hs->Fill(&result);
+    if (hs) FillFacts();
     if (err == ECONNRESET || err == EPIPE)
       return Fail(Outcome::kReset, std::string(what) + ": connection reset by peer", now);
     return Fail(Outcome::kNetworkError, std::string(what) + ": " + std::strerror(err), now);
   }
 
   void TimedOut(int64_t now) {
-    if (hs) hs->Fill(&result);
+    if (http) {
+      http->OnTimedOut(now, result.spec.timeout_ms);
+      return EndHttp(now);
+    }
+    if (hs) FillFacts();
     Fail(Outcome::kHandshakeTimeout,
          "connected, but the TLS handshake did not finish within " +
              std::to_string(result.spec.timeout_ms) + " ms (" + std::to_string(result.bytes_read) +
@@ -372,6 +484,13 @@ struct Conn {
   }
 
   void Fail(Outcome o, std::string text, int64_t now) {
+    if (second_conn) {
+      // The probe's handshake succeeded; the HTTP check's connection did not.
+      result.http.outcome = HttpOutcome::kError;
+      result.http.second_connection = true;
+      result.http.error_text = "the second connection (offering http/1.1 only, after h2) failed: " + text;
+      return Close(now);
+    }
     result.outcome = o;
     result.error_text = std::move(text);
     Close(now);
@@ -406,6 +525,13 @@ struct Conn {
     ++pending;
   }
 };
+
+Engine::Impl::Impl(EngineOptions options, std::unique_ptr<core::Ring> ring,
+                   std::unique_ptr<tls::ClientContexts> contexts)
+    : options_(std::move(options)), ring_(std::move(ring)), contexts_(std::move(contexts)) {
+  buffer_count_ = PowerOfTwoBuffers(options_.recv_buffers);
+  provided_buffers_ = ring_->SetupBuffers(buffer_count_, kProvidedBufferSize).ok();
+}
 
 void Engine::Impl::Submit(ProbeSpec spec, Callback cb) {
   auto* c = new Conn();
@@ -448,79 +574,6 @@ int Engine::Impl::Poll(int timeout_ms) {
     for (Conn* c : batch) Deliver(c);
   }
   return completed_this_poll_;
-}
-
-namespace {
-tls::ContextOptions ContextOptionsOf(const EngineOptions& options) {
-  tls::ContextOptions copts;
-  copts.profiles = options.profiles;
-  copts.ca_file = options.ca_file;
-  copts.request_ocsp = options.request_ocsp;
-  copts.known_certs = options.known_certs;
-  // ORIGINWATCH_CHAIN_CACHE=0: every chain verified and its facts extracted
-  // anew (the cold-cache figure of bench/README.md).
-  const char* cache_env = std::getenv("ORIGINWATCH_CHAIN_CACHE");
-  copts.cache_chains = options.cache_chains && !(cache_env != nullptr && std::string(cache_env) == "0");
-  return copts;
-}
-}  // namespace
-
-bool PrepareOpenSsl() { return tls::UseBuiltinKeyMethods(); }
-
-uint64_t CaBundleDigest(const std::string& ca_file) {
-  FILE* f = std::fopen(ca_file.empty() ? tls::DefaultCaFile() : ca_file.c_str(), "rb");
-  if (f == nullptr) return 0;
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a 64
-  unsigned char buf[16384];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-    for (size_t i = 0; i < n; ++i) {
-      h ^= buf[i];
-      h *= 1099511628211ULL;
-    }
-  }
-  std::fclose(f);
-  return h == 0 ? 1 : h;
-}
-
-Status Engine::CheckOptions(const EngineOptions& options) {
-  auto contexts = tls::ClientContexts::Create(ContextOptionsOf(options));
-  return contexts.ok() ? Status::Ok() : contexts.status();
-}
-
-Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
-  auto contexts = tls::ClientContexts::Create(ContextOptionsOf(options));
-  if (!contexts.ok()) return contexts.status();
-  auto ring = core::Ring::Create(options.ring_entries);
-  if (!ring.ok()) return ring.status();
-  auto impl = std::make_unique<Impl>(options, std::move(ring).value(), std::move(contexts).value());
-  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
-}
-
-Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-Engine::~Engine() { RunUntilIdle(); }
-
-void Engine::Submit(ProbeSpec spec, Callback cb) { impl_->Submit(std::move(spec), std::move(cb)); }
-
-int Engine::Poll(int timeout_ms) { return impl_->Poll(timeout_ms); }
-
-void Engine::RunUntilIdle() {
-  while (impl_->stats_.in_flight > 0) impl_->Poll(1000);
-}
-
-size_t Engine::in_flight() const { return impl_->stats_.in_flight; }
-const EngineStats& Engine::stats() const { return impl_->stats_; }
-const std::string& Engine::ring_mode() const { return impl_->ring_->mode(); }
-const std::string& Engine::ca_description() const { return impl_->contexts_->ca_description(); }
-
-std::vector<ProbeResult> Engine::RunAll(const std::vector<ProbeSpec>& specs) {
-  std::vector<ProbeResult> out(specs.size());
-  for (size_t i = 0; i < specs.size(); ++i) {
-    Submit(specs[i], [&out, i](ProbeResult&& r) { out[i] = std::move(r); });
-  }
-  RunUntilIdle();
-  return out;
 }
 
 }  // namespace originwatch

@@ -196,6 +196,39 @@ void Handshake::Shutdown() {
   ERR_clear_error();
 }
 
+void Handshake::OfferOnlyAlpn(const std::string& protocol) {
+  std::string wire(1, static_cast<char>(protocol.size()));
+  wire += protocol;
+  SSL_set_alpn_protos(ssl_.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                      static_cast<unsigned>(wire.size()));
+}
+
+bool Handshake::WriteApp(const void* data, size_t n) {
+  if (state_ != State::kDone) return false;
+  ERR_clear_error();
+  int rc = SSL_write(ssl_.get(), data, static_cast<int>(n));
+  if (rc == static_cast<int>(n)) return true;
+  app_error_ = DrainErrors(nullptr);
+  if (app_error_.empty()) app_error_ = "SSL_write failed (SSL_get_error " + std::to_string(SSL_get_error(ssl_.get(), rc)) + ")";
+  return false;
+}
+
+long Handshake::ReadApp(void* buf, size_t cap) {
+  if (state_ != State::kDone) return kAppError;
+  ERR_clear_error();
+  int rc = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(cap, 1 << 30)));
+  if (rc > 0) return rc;
+  int err = SSL_get_error(ssl_.get(), rc);
+  if (err == SSL_ERROR_WANT_READ && !eof_) return 0;
+  if (err == SSL_ERROR_ZERO_RETURN || eof_) {
+    ERR_clear_error();
+    return kAppEnd;
+  }
+  app_error_ = DrainErrors(nullptr);
+  if (app_error_.empty()) app_error_ = "SSL_read failed (SSL_get_error " + std::to_string(err) + ")";
+  return kAppError;
+}
+
 Handshake::State Handshake::Advance() {
   if (state_ != State::kNeedRead) return state_;
   ERR_clear_error();

@@ -4,6 +4,8 @@
 //
 // States and transitions:
 //   kNeedRead  --Feed()/FeedEof()-->  Advance()  --> kNeedRead | kDone | kFailed
+//   After kDone, WriteApp/ReadApp carry application data (an HTTP check) over
+//   the same BIOs.
 //   Output() may hold bytes in any state; the caller sends them first
 //   (the ClientHello after the first Advance(), Finished after kDone).
 //   kDone and kFailed are final. Facts are copied out with Fill() before the
@@ -43,6 +45,21 @@ class Handshake {
   size_t PendingOutput() const;
   // Queues a close_notify (after kDone) so the server sees a clean close.
   void Shutdown();
+  // Offers this one ALPN protocol instead of the profile's list ("http/1.1"
+  // for the second connection of an HTTP check after h2). Before Advance().
+  void OfferOnlyAlpn(const std::string& protocol);
+
+  // Application data after kDone (the HTTP exchange; the caller keeps the
+  // Handshake alive for it). WriteApp encrypts into the pending output;
+  // false on failure (see app_error()).
+  bool WriteApp(const void* data, size_t n);
+  // Decrypts what was fed: >0 bytes into buf, 0 = more bytes needed,
+  // kAppEnd = the peer closed (close_notify or EOF), kAppError = a TLS error
+  // (see app_error()).
+  static constexpr long kAppEnd = -1;
+  static constexpr long kAppError = -2;
+  long ReadApp(void* buf, size_t cap);
+  const std::string& app_error() const { return app_error_; }
 
   // Copies the facts into r: negotiated parameters and chain on kDone; outcome,
   // alert and error text on kFailed (the chain too, if it arrived).
@@ -74,6 +91,7 @@ class Handshake {
   int alert_sent_ = -1;
   Outcome fail_outcome_ = Outcome::kTlsError;
   std::string error_text_;
+  std::string app_error_;
   // Digests of the served chain computed while verifying, reused by Fill.
   std::vector<std::pair<const X509*, Digest>> digests_;
 };
