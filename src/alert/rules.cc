@@ -299,8 +299,11 @@ class EventWriter {
     Explain(e, {finding::kBadGateway, finding::kGatewayTimeout, finding::kHttpError,
                 finding::kUnexpectedStatus, finding::kHttpTimeout, finding::kNotHttp},
             "The HTTP check fails: " + tr.detail + ".", "Read the server's error log.");
+    const bool plain = r_.spec.http && r_.spec.http->plain;
     Compose(e, r_.spec.origin + ": " + HttpTarget(r_) + " answers " + tr.detail + " (" +
-                   Target(r_.spec) + ")" + (tr.kind == AlertKind::kUpdated ? ", " + Escalation(tr) : "") + ".");
+                   (plain ? "plain HTTP on " + HostPort(r_.spec.address, r_.spec.port)
+                          : Target(r_.spec)) +
+                   ")" + (tr.kind == AlertKind::kUpdated ? ", " + Escalation(tr) : "") + ".");
     return e;
   }
 
