@@ -108,6 +108,9 @@ class Diagnoser {
   void ExplainFailures();
   void CheckSuccesses();
   void CheckHttp();  // summaries_http.cc
+  // "www.example.com/promo answers 200 OK (Server: nginx)" for the HTTP checks
+  // of the variants `done` (distinct answers joined), "" when none made one.
+  std::string HttpHealthyText(const std::vector<size_t>& done) const;
   bool ExplainByProfile(size_t f);
   std::optional<std::string> KeyTypeExplanation(size_t f, const std::vector<size_t>& working,
                                                 bool* leaf_is_ec) const;

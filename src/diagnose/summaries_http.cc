@@ -101,6 +101,15 @@ void Diagnoser::CheckHttp() {
   }
 }
 
+std::string Diagnoser::HttpHealthyText(const std::vector<size_t>& done) const {
+  std::vector<std::string> answers;
+  for (size_t i : done) {
+    if (r_[i].http.outcome == HttpOutcome::kNotRun) continue;
+    AddUnique(answers, HttpTarget(r_[i]) + " answers " + DescribeHttp(r_[i]));
+  }
+  return Join(answers, "; ");
+}
+
 void Diagnoser::BuildHttp(std::string_view code, const std::vector<Item>& items, Finding& f) const {
   const ProbeResult& r = r_[items.front().idx];
   const HttpCheck& c = *r.spec.http;

@@ -105,6 +105,18 @@ TEST(HttpDiagnosis, PlainFrontAnswering200IsHealthy) {
   const Diagnosis d = Diagnose({PlainAnswer(s, kHttpNowS * 1000, 200, "OK")}, Opts());
   EXPECT_TRUE(d.healthy());
   EXPECT_EQ(Find(d, finding::kNotTls), nullptr);
+  EXPECT_EQ(d.lead().summary,
+            "The only variant completes the HTTP check in plain HTTP: www.example.com answers 200 "
+            "OK (Server: nginx/1.22.1).");
+}
+
+TEST(HttpDiagnosis, HealthyTlsSummaryEndsWithTheHttpAnswer) {
+  const Diagnosis d = Diagnose({TlsAnswer("promo", "www.example.com", 200, "OK")}, Opts());
+  EXPECT_TRUE(d.healthy());
+  EXPECT_TRUE(Has(d.lead().summary, "the TLS handshake with a verified chain")) << d.lead().summary;
+  EXPECT_TRUE(Has(d.lead().summary,
+                  " HTTP check: www.example.com answers 200 OK (Server: nginx; Via: 1.1 varnish)."))
+      << d.lead().summary;
 }
 
 TEST(HttpDiagnosis, DescribeHttpNamesStatusAndHeaders) {
