@@ -20,7 +20,8 @@ constexpr int kMaxStatus = 599;
 // "200" or "200-299"; nullopt when the text is neither or out of 100-599.
 std::optional<std::pair<int, int>> StatusRange(std::string_view s) {
   auto number = [](std::string_view d) -> std::optional<int> {
-    if (d.size() != 3 || !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    if (d.size() != 3 ||
+        !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return std::nullopt;
     const int v = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
     if (v < kMinStatus || v > kMaxStatus) return std::nullopt;
@@ -55,8 +56,8 @@ bool Parser::ParseOriginUrlKey(const toml::table& t, const std::string& p, Origi
   bool ok = true;
   for (const char* key : {"host", "port"}) {
     if (const toml::node* other = t.get(key)) {
-      Error(*other, p + "\"url\" already names the host and port: remove " + Quoted(key) +
-                        " (or \"url\")");
+      Error(*other,
+            p + "\"url\" already names the host and port: remove " + Quoted(key) + " (or \"url\")");
       ok = false;
     }
   }
@@ -101,9 +102,9 @@ bool Parser::ParseOriginHttp(const toml::table& t, const std::string& p, OriginC
         if (!o.url.empty() && check.path != "/" && path != check.path) {
           Error(*pn, hp + "\"path\" " + Quoted(path) + " contradicts the path of \"url\" " +
                          Quoted(check.path) + ": give it in one place");
-        } else if (path.front() != '/' ||
-                   std::any_of(path.begin(), path.end(),
-                               [](char c) { return c <= ' ' || c >= 0x7f || c == '#'; })) {
+        } else if (path.front() != '/' || std::any_of(path.begin(), path.end(), [](char c) {
+                     return c <= ' ' || c >= 0x7f || c == '#';
+                   })) {
           Error(*pn, hp + "invalid path " + Quoted(path) +
                          ": it must start with '/' and hold no spaces, control characters or '#'");
         } else {
@@ -136,8 +137,10 @@ bool Parser::ParseOriginHttp(const toml::table& t, const std::string& p, OriginC
     if (const toml::node* en = ht->get("expect_status")) {
       const toml::array* a = en->as_array();
       if (a == nullptr) {
-        Error(*en, hp + "\"expect_status\" must be an array like [200, 301] or [\"200-299\"], "
-                        "not " + TypeName(*en));
+        Error(*en, hp +
+                       "\"expect_status\" must be an array like [200, 301] or [\"200-299\"], "
+                       "not " +
+                       TypeName(*en));
       } else if (a->empty()) {
         Error(*en, hp + "\"expect_status\" must not be empty (leave it out for 200-399)");
       } else {
@@ -185,7 +188,8 @@ bool Parser::ParseOriginHttp(const toml::table& t, const std::string& p, OriginC
     // certificate to check.
     for (const char* key : {"sni", "profiles", "expect_names"}) {
       if (const toml::node* k = t.get(key)) {
-        Error(*k, p + Quoted(key) + " cannot be used with an http:// url: plain HTTP has no TLS "
+        Error(*k, p + Quoted(key) +
+                      " cannot be used with an http:// url: plain HTTP has no TLS "
                       "(use https:// to check the handshake too)");
         ok = false;
       }

@@ -61,7 +61,8 @@ std::string DescribeHttp(const ProbeResult& r) {
     case HttpOutcome::kNotHttp:
       out = "an answer that is not HTTP";
       if (!h.first_bytes.empty())
-        out += " (" + diagnose_internal::Quote(diagnose_internal::Truncate(h.first_bytes, 60)) + ")";
+        out +=
+            " (" + diagnose_internal::Quote(diagnose_internal::Truncate(h.first_bytes, 60)) + ")";
       break;
     case HttpOutcome::kClosed:
       out = "the connection closed before a complete response head";
@@ -116,7 +117,8 @@ void Diagnoser::BuildHttp(std::string_view code, const std::vector<Item>& items,
   const std::string target = HttpTarget(r);
   const std::string request = c.method + " " + (c.plain ? "http://" : "https://") +
                               (c.host.empty() ? r.spec.host : c.host) + c.path;
-  const std::string how = c.plain ? " in plain HTTP" : " over TLS (" + Label(items.front().idx) + ")";
+  const std::string how =
+      c.plain ? " in plain HTTP" : " over TLS (" + Label(items.front().idx) + ")";
   const std::string what = DescribeHttp(r);
   const std::string where = WhereClause(items);
   const std::string ap = AddrPort(items.front().idx);
@@ -127,35 +129,47 @@ void Diagnoser::BuildHttp(std::string_view code, const std::vector<Item>& items,
                            (c.host.empty() ? r.spec.host : c.host) + c.path;
   f.summary = target + " answers " + what + " to " + request + how + where + ": ";
   if (code == finding::kBadGateway) {
-    f.summary += "the proxy in front got no valid answer from its upstream (it could not connect, "
-                 "or the upstream's TLS handshake or response failed).";
-    f.fix = "Read the proxy's error log for the upstream failure (nginx logs it as \"upstream\" "
-            "with the SSL error), and name the upstream origin with upstream = \"NAME\" so "
-            "originwatch says why. Reproduce with: " + curl;
+    f.summary +=
+        "the proxy in front got no valid answer from its upstream (it could not connect, "
+        "or the upstream's TLS handshake or response failed).";
+    f.fix =
+        "Read the proxy's error log for the upstream failure (nginx logs it as \"upstream\" "
+        "with the SSL error), and name the upstream origin with upstream = \"NAME\" so "
+        "originwatch says why. Reproduce with: " +
+        curl;
   } else if (code == finding::kGatewayTimeout) {
     f.summary += "the proxy in front waited for its upstream and gave up.";
-    f.fix = "Check that the upstream answers in time (nginx: proxy_connect_timeout, "
-            "proxy_read_timeout) and name it with upstream = \"NAME\" so originwatch says why. "
-            "Reproduce with: " + curl;
+    f.fix =
+        "Check that the upstream answers in time (nginx: proxy_connect_timeout, "
+        "proxy_read_timeout) and name it with upstream = \"NAME\" so originwatch says why. "
+        "Reproduce with: " +
+        curl;
   } else if (code == finding::kHttpError) {
     f.summary += "the server (or the application behind it) fails the request.";
     f.fix = "Read the server's and the application's error logs. Reproduce with: " + curl;
   } else if (code == finding::kUnexpectedStatus) {
     f.summary += "the status is not one the check expects" +
                  std::string(c.expect_status.empty() ? " (200-399)" : "") + ".";
-    f.fix = "Fix the path or the server, or list the status in http.expect_status if it is "
-            "right. Reproduce with: " + curl;
+    f.fix =
+        "Fix the path or the server, or list the status in http.expect_status if it is "
+        "right. Reproduce with: " +
+        curl;
   } else if (code == finding::kHttpTimeout) {
-    f.summary += "the connection works but the server sends no response head before the "
-                 "probe's deadline.";
-    f.fix = "Look at what the server does with the request (a stuck application, a proxy "
-            "waiting for its upstream); raise the origin's timeout only if it is just slow. "
-            "Reproduce with: " + curl;
+    f.summary +=
+        "the connection works but the server sends no response head before the "
+        "probe's deadline.";
+    f.fix =
+        "Look at what the server does with the request (a stuck application, a proxy "
+        "waiting for its upstream); raise the origin's timeout only if it is just slow. "
+        "Reproduce with: " +
+        curl;
   } else {
     f.summary += "the server gave no usable HTTP/1.x response head" +
                  std::string(c.plain ? "" : "; is this port HTTP/1.1 behind TLS at all?") + ".";
-    f.fix = "Check what listens on " + ap + " (another protocol, an h2-only server, a "
-            "misbehaving proxy). Reproduce with: " + curl;
+    f.fix = "Check what listens on " + ap +
+            " (another protocol, an h2-only server, a "
+            "misbehaving proxy). Reproduce with: " +
+            curl;
   }
 }
 

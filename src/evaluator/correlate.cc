@@ -22,24 +22,28 @@ Why WhyOf(const Finding& u) {
             "Send SNI to the upstream: nginx: proxy_ssl_server_name on; (and proxy_ssl_name "
             "<upstream name>; when proxy_pass names an IP or an upstream block)."};
   if (c == finding::kWrongCertWithoutSni)
-    return {"serves another certificate to clients that send no SNI, as this proxy does — "
-            "nginx: proxy_ssl_server_name on;",
-            "Send SNI to the upstream: nginx: proxy_ssl_server_name on; proxy_ssl_name "
-            "<upstream name>;"};
+    return {
+        "serves another certificate to clients that send no SNI, as this proxy does — "
+        "nginx: proxy_ssl_server_name on;",
+        "Send SNI to the upstream: nginx: proxy_ssl_server_name on; proxy_ssl_name "
+        "<upstream name>;"};
   if (c == finding::kNoSharedCipher)
-    return {"shares no cipher suite with what this proxy offers — nginx: proxy_ssl_ciphers "
-            "must include suites for the upstream's certificate type",
-            "Offer suites the upstream accepts: nginx: proxy_ssl_ciphers (add ECDHE-ECDSA "
-            "suites for an ECDSA certificate), or serve an RSA certificate on the upstream too."};
+    return {
+        "shares no cipher suite with what this proxy offers — nginx: proxy_ssl_ciphers "
+        "must include suites for the upstream's certificate type",
+        "Offer suites the upstream accepts: nginx: proxy_ssl_ciphers (add ECDHE-ECDSA "
+        "suites for an ECDSA certificate), or serve an RSA certificate on the upstream too."};
   if (c == finding::kProtocolMismatch)
-    return {"speaks no TLS version this proxy offers — nginx: proxy_ssl_protocols TLSv1.2 "
-            "TLSv1.3;",
-            "Offer a version the upstream speaks: nginx: proxy_ssl_protocols TLSv1.2 TLSv1.3;"};
+    return {
+        "speaks no TLS version this proxy offers — nginx: proxy_ssl_protocols TLSv1.2 "
+        "TLSv1.3;",
+        "Offer a version the upstream speaks: nginx: proxy_ssl_protocols TLSv1.2 TLSv1.3;"};
   if (c == finding::kNotTls)
-    return {"does not speak TLS on that port (it answers in plaintext) — nginx: proxy_pass "
-            "http:// for a plaintext upstream, or point proxy_pass at its TLS port",
-            "Match the scheme to the upstream: proxy_pass http://... for a plaintext port, or "
-            "the upstream's TLS port for https://."};
+    return {
+        "does not speak TLS on that port (it answers in plaintext) — nginx: proxy_pass "
+        "http:// for a plaintext upstream, or point proxy_pass at its TLS port",
+        "Match the scheme to the upstream: proxy_pass http://... for a plaintext port, or "
+        "the upstream's TLS port for https://."};
   if (c == finding::kRefused)
     return {"refuses connections (nothing listens on that port)",
             "Start the upstream service, or fix the address and port in proxy_pass."};
@@ -61,15 +65,17 @@ Why WhyOf(const Finding& u) {
     return {"serves a certificate that is not valid yet, which a verifying proxy rejects",
             "Fix the upstream's certificate dates or its clock."};
   if (c == finding::kChainUntrusted || c == finding::kChainIncomplete || c == finding::kSelfSigned)
-    return {"serves a certificate chain that does not verify, which a verifying proxy rejects — "
-            "nginx: proxy_ssl_trusted_certificate must hold its CA",
-            "Serve the full chain from a trusted CA on the upstream, or give the proxy its CA: "
-            "nginx: proxy_ssl_trusted_certificate <ca.pem>;"};
+    return {
+        "serves a certificate chain that does not verify, which a verifying proxy rejects — "
+        "nginx: proxy_ssl_trusted_certificate must hold its CA",
+        "Serve the full chain from a trusted CA on the upstream, or give the proxy its CA: "
+        "nginx: proxy_ssl_trusted_certificate <ca.pem>;"};
   if (c == finding::kNameMismatch || c == finding::kNameOnlyInCn)
-    return {"serves a certificate that does not cover the name this proxy verifies — nginx: "
-            "proxy_ssl_name",
-            "Make the upstream's certificate cover its name, or verify the name it does cover: "
-            "nginx: proxy_ssl_name <name on the certificate>;"};
+    return {
+        "serves a certificate that does not cover the name this proxy verifies — nginx: "
+        "proxy_ssl_name",
+        "Make the upstream's certificate cover its name, or verify the name it does cover: "
+        "nginx: proxy_ssl_name <name on the certificate>;"};
   if (c == finding::kBadGateway || c == finding::kGatewayTimeout || c == finding::kHttpError ||
       c == finding::kHttpTimeout || c == finding::kNotHttp || c == finding::kUnexpectedStatus)
     return {"itself fails (" + u.code + ")", u.fix};
@@ -107,9 +113,11 @@ void ExplainByUpstream(Finding& f, const ProbeResult& front, const UpstreamView&
     f.summary = target + " answers " + status + " although its upstream " + upstream +
                 " answers (its own probes work): look at the proxy itself — its proxy_pass "
                 "target, its proxy_ssl_* settings (SNI, protocols, ciphers, verification) "
-                "and its error log." + evidence;
-    f.fix = "Compare how the proxy reaches the upstream with how originwatch does: nginx "
-            "check, or the proxy's error log line for this request.";
+                "and its error log." +
+                evidence;
+    f.fix =
+        "Compare how the proxy reaches the upstream with how originwatch does: nginx "
+        "check, or the proxy's error log line for this request.";
     return;
   }
   const Why why = WhyOf(*cause);

@@ -47,7 +47,8 @@ TEST(HttpFailedRule, FiresAfterFailAfterAndResolvesAfterResolveAfter) {
   EXPECT_EQ(ev[0].facts_after.at("http"), "502 Bad Gateway (Server: nginx/1.22.1)");
   EXPECT_NE(ev[0].message.find("www.example.com/promo answers 502 Bad Gateway"), std::string::npos)
       << ev[0].message;
-  EXPECT_TRUE(run.Feed(PlainAnswer(Front(), kT0 + 2 * kMinute, 200, "OK"), kT0 + 2 * kMinute).empty());
+  EXPECT_TRUE(
+      run.Feed(PlainAnswer(Front(), kT0 + 2 * kMinute, 200, "OK"), kT0 + 2 * kMinute).empty());
   ev = run.Feed(PlainAnswer(Front(), kT0 + 3 * kMinute, 200, "OK"), kT0 + 3 * kMinute);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, AlertKind::kResolved);
@@ -72,11 +73,13 @@ TEST(HttpFailedRule, FailedConnectOrNoRequestIsNeutral) {
   run.Feed(PlainAnswer(Front(), kT0, 502, "Bad Gateway"), kT0);
   // A refused connect made no request: handshake_failed speaks for it, and the
   // HTTP failure count is neither reset nor advanced.
-  EXPECT_TRUE(run.Feed(FailedResult(Front(), kT0 + kMinute, Outcome::kRefused), kT0 + kMinute).empty());
+  EXPECT_TRUE(
+      run.Feed(FailedResult(Front(), kT0 + kMinute, Outcome::kRefused), kT0 + kMinute).empty());
   ProbeResult not_run = PlainAnswer(Front(), kT0 + 2 * kMinute, 0, "");
   not_run.http.outcome = HttpOutcome::kNotRun;
   EXPECT_TRUE(run.Feed(not_run, kT0 + 2 * kMinute).empty());
-  const auto ev = run.Feed(PlainAnswer(Front(), kT0 + 3 * kMinute, 502, "Bad Gateway"), kT0 + 3 * kMinute);
+  const auto ev =
+      run.Feed(PlainAnswer(Front(), kT0 + 3 * kMinute, 502, "Bad Gateway"), kT0 + 3 * kMinute);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, AlertKind::kFiring);
 }

@@ -25,8 +25,8 @@ AgentConfig MustParse(const std::string& text) {
 }
 
 TEST(HttpKeys, HttpsUrlSetsHostPortPathAndKeepsTheTlsMatrix) {
-  AgentConfig c = MustParse(
-      "[[origin]]\nname = \"front\"\nurl = \"https://WWW.Example.com:8443/promo?x=1\"\n");
+  AgentConfig c =
+      MustParse("[[origin]]\nname = \"front\"\nurl = \"https://WWW.Example.com:8443/promo?x=1\"\n");
   ASSERT_EQ(c.origins.size(), 1u);
   const OriginConfig& o = c.origins[0];
   EXPECT_EQ(o.host, "www.example.com");

@@ -62,8 +62,8 @@ inline ProbeResult TlsAnswer(std::string origin, std::string host, int status, s
                              int64_t started_at_ms = kHttpNowS * 1000) {
   ProbeSpec spec = TestSpec(std::move(origin), host, "192.0.2.10", host);
   spec.http = HttpCheck{};
-  ProbeResult r = WithNamesCovered(
-      OkResult(spec, started_at_ms, {TestLeaf(host, {host}, kHttpNowS, 60), TestIntermediate(kHttpNowS)}));
+  ProbeResult r = WithNamesCovered(OkResult(
+      spec, started_at_ms, {TestLeaf(host, {host}, kHttpNowS, 60), TestIntermediate(kHttpNowS)}));
   r.http.outcome = HttpOutcome::kOk;
   r.http.status = status;
   r.http.reason = std::move(reason);

@@ -75,8 +75,8 @@ TEST(HttpDiagnosis, TimeoutAndNonHttpAnswersHaveTheirOwnCodes) {
       {PlainFailure(s, kHttpNowS * 1000, HttpOutcome::kTimeout, "no response head in 10000 ms")},
       Opts());
   EXPECT_EQ(d.lead().code, finding::kHttpTimeout);
-  for (HttpOutcome o : {HttpOutcome::kNotHttp, HttpOutcome::kClosed, HttpOutcome::kTooLarge,
-                        HttpOutcome::kError}) {
+  for (HttpOutcome o :
+       {HttpOutcome::kNotHttp, HttpOutcome::kClosed, HttpOutcome::kTooLarge, HttpOutcome::kError}) {
     d = Diagnose({PlainFailure(s, kHttpNowS * 1000, o, "why")}, Opts());
     EXPECT_EQ(d.lead().code, finding::kNotHttp) << HttpOutcomeCode(o);
   }
@@ -89,9 +89,10 @@ TEST(HttpDiagnosis, FailedHandshakeKeepsItsTlsFindingAndNoHttpFinding) {
   ProbeSpec without = TestSpec("promo", "www.example.com", "192.0.2.10", std::nullopt);
   with.http = HttpCheck{};
   without.http = HttpCheck{};
-  ProbeResult ok = WithNamesCovered(OkResult(
-      with, kHttpNowS * 1000,
-      {TestLeaf("www.example.com", {"www.example.com"}, kHttpNowS, 60), TestIntermediate(kHttpNowS)}));
+  ProbeResult ok =
+      WithNamesCovered(OkResult(with, kHttpNowS * 1000,
+                                {TestLeaf("www.example.com", {"www.example.com"}, kHttpNowS, 60),
+                                 TestIntermediate(kHttpNowS)}));
   ok.http.outcome = HttpOutcome::kOk;
   ok.http.status = 200;
   ProbeResult fail = FailedResult(without, kHttpNowS * 1000, Outcome::kTlsAlert, 112);

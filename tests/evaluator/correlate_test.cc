@@ -47,9 +47,9 @@ class CorrelateTest : public ::testing::Test {
   }
   // The upstream works with SNI and gets alert 112 without: sni_required.
   void UpstreamRequiresSni(int64_t at) {
-    ev_->OnResult(WithNamesCovered(OkResult(UpSpec(kUpHost), at,
-                                            {TestLeaf(kUpHost, {kUpHost}, kHttpNowS, 60),
-                                             TestIntermediate(kHttpNowS)})),
+    ev_->OnResult(WithNamesCovered(OkResult(
+                      UpSpec(kUpHost), at,
+                      {TestLeaf(kUpHost, {kUpHost}, kHttpNowS, 60), TestIntermediate(kHttpNowS)})),
                   at);
     ev_->OnResult(FailedResult(UpSpec(std::nullopt), at, Outcome::kTlsAlert, 112), at);
   }
@@ -83,15 +83,16 @@ TEST_F(CorrelateTest, FrontAnswering502NamesTheUpstreamsMissingSni) {
   EXPECT_EQ(e.kind, "firing");
   EXPECT_EQ(e.severity, "critical");
   EXPECT_EQ(e.finding_code, "bad_gateway");
-  EXPECT_NE(e.summary.find("requires SNI and this proxy sends none"), std::string::npos) << e.summary;
+  EXPECT_NE(e.summary.find("requires SNI and this proxy sends none"), std::string::npos)
+      << e.summary;
   EXPECT_NE(e.fix.find("proxy_ssl_server_name on;"), std::string::npos) << e.fix;
   EXPECT_NE(e.payload.find("requires SNI and this proxy sends none"), std::string::npos);
 }
 
 TEST_F(CorrelateTest, HealthyUpstreamPointsAtTheProxyItself) {
-  ev_->OnResult(WithNamesCovered(OkResult(UpSpec(kUpHost), kT0,
-                                          {TestLeaf(kUpHost, {kUpHost}, kHttpNowS, 60),
-                                           TestIntermediate(kHttpNowS)})),
+  ev_->OnResult(WithNamesCovered(OkResult(
+                    UpSpec(kUpHost), kT0,
+                    {TestLeaf(kUpHost, {kUpHost}, kHttpNowS, 60), TestIntermediate(kHttpNowS)})),
                 kT0);
   const Commit c = Front(502, "Bad Gateway", kT0 + 1);
   ASSERT_TRUE(c.lead.has_value());

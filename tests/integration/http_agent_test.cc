@@ -110,9 +110,11 @@ class HttpAgentTest : public EngineTest {
     EngineTest::SetUp();
     if (!std::filesystem::exists(kNginx)) {
       if (std::getenv("ORIGINWATCH_REQUIRE_PEERS") != nullptr) {
-        FAIL() << kNginx << " is missing (Debian package nginx-light) and ORIGINWATCH_REQUIRE_PEERS is set";
+        FAIL() << kNginx
+               << " is missing (Debian package nginx-light) and ORIGINWATCH_REQUIRE_PEERS is set";
       }
-      GTEST_SKIP() << kNginx << " is missing: install nginx-light (set ORIGINWATCH_REQUIRE_PEERS=1 to fail)";
+      GTEST_SKIP() << kNginx
+                   << " is missing: install nginx-light (set ORIGINWATCH_REQUIRE_PEERS=1 to fail)";
     }
     scenarios_ = BuildScenarios(*pki_);
     db_ = (dir_ / "history.db").string();
@@ -133,9 +135,10 @@ class HttpAgentTest : public EngineTest {
     EXPECT_NE(servers_.back(), nullptr);
     ports_[name] = servers_.back()->port();
     hosts_[name] = sc->host;
-    return "[[origin]]\nname = \"" + name + "\"\nhost = \"" + sc->host + "\"\nport = " +
-           std::to_string(servers_.back()->port()) + "\nconnect = [\"127.0.0.1\"]\nsni = [\"" +
-           sc->host + "\", \"none\"]\nprofiles = [\"modern\"]\n\n";
+    return "[[origin]]\nname = \"" + name + "\"\nhost = \"" + sc->host +
+           "\"\nport = " + std::to_string(servers_.back()->port()) +
+           "\nconnect = [\"127.0.0.1\"]\nsni = [\"" + sc->host +
+           "\", \"none\"]\nprofiles = [\"modern\"]\n\n";
   }
 
   // nginx in the foreground, one process (its PID is our child's), with every
@@ -143,7 +146,8 @@ class HttpAgentTest : public EngineTest {
   bool StartNginx(const std::string& locations) {
     front_port_ = FreePort();
     const std::string d = dir_.string();
-    for (const char* sub : {"cb", "pt", "ft", "ut", "st"}) std::filesystem::create_directories(dir_ / sub);
+    for (const char* sub : {"cb", "pt", "ft", "ut", "st"})
+      std::filesystem::create_directories(dir_ / sub);
     std::ofstream conf(dir_ / "nginx.conf");
     conf << "daemon off;\nmaster_process off;\nworker_processes 1;\npid " << d
          << "/nginx.pid;\nerror_log " << d << "/nginx-error.log info;\n"
@@ -151,10 +155,12 @@ class HttpAgentTest : public EngineTest {
          << "  client_body_temp_path " << d << "/cb;\n  proxy_temp_path " << d << "/pt;\n"
          << "  fastcgi_temp_path " << d << "/ft;\n  uwsgi_temp_path " << d << "/ut;\n"
          << "  scgi_temp_path " << d << "/st;\n  server {\n    listen 127.0.0.1:" << front_port_
-         << ";\n" << locations << "  }\n}\n";
+         << ";\n"
+         << locations << "  }\n}\n";
     conf.close();
-    if (!nginx_.Start({kNginx, "-p", d + "/", "-c", d + "/nginx.conf", "-e", d + "/nginx-error.log"},
-                      d + "/nginx.out")) {
+    if (!nginx_.Start(
+            {kNginx, "-p", d + "/", "-c", d + "/nginx.conf", "-e", d + "/nginx-error.log"},
+            d + "/nginx.out")) {
       return false;
     }
     return WaitFor([&] { return Accepts(front_port_); }, milliseconds(5000));
@@ -162,8 +168,10 @@ class HttpAgentTest : public EngineTest {
 
   std::string Agent() const {
     return "[agent]\ndatabase = \"" + db_ +
-           "\"\ninterval = \"1s\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\nmax_per_address = 100\n"
-           "ca_file = \"" + ca_file_ + "\"\n\n[alerts]\nfail_after = 2\nresolve_after = 2\n\n";
+           "\"\ninterval = \"1s\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\nmax_per_address = "
+           "100\n"
+           "ca_file = \"" +
+           ca_file_ + "\"\n\n[alerts]\nfail_after = 2\nresolve_after = 2\n\n";
   }
 
   bool StartAgent(const std::string& config) {
@@ -174,15 +182,19 @@ class HttpAgentTest : public EngineTest {
 
   // The summary of the front's first http_failed firing, "" when none yet.
   std::string FiringSummary(const std::string& origin) {
-    auto q = RunQuery(db_, "SELECT summary FROM alert_events WHERE rule = 'http_failed' AND kind = "
-                           "'firing' AND origin = '" + origin + "' ORDER BY id LIMIT 1");
+    auto q = RunQuery(db_,
+                      "SELECT summary FROM alert_events WHERE rule = 'http_failed' AND kind = "
+                      "'firing' AND origin = '" +
+                          origin + "' ORDER BY id LIMIT 1");
     if (!q.ok() || q->rows.empty() || !q->rows[0][0]) return "";
     return *q->rows[0][0];
   }
 
   std::string Diagnostics() {
-    auto q = RunQuery(db_, "SELECT group_concat(origin || ' ' || sni || ' ' || outcome || ' http=' || "
-                           "coalesce(http_status, '-') || '/' || coalesce(http, '-'), '; ') FROM latest");
+    auto q =
+        RunQuery(db_,
+                 "SELECT group_concat(origin || ' ' || sni || ' ' || outcome || ' http=' || "
+                 "coalesce(http_status, '-') || '/' || coalesce(http, '-'), '; ') FROM latest");
     const std::string latest = q.ok() && !q->rows.empty() && q->rows[0][0] ? *q->rows[0][0] : "?";
     return "\nlatest: " + latest + "\nagent log:\n" + agent_.Log() +
            "\nno http_failed alert: the engine must fill ProbeResult::http (the HTTP request of "
@@ -202,9 +214,9 @@ TEST_F(HttpAgentTest, FrontAnswering502NamesTheUpstreamsCause) {
   std::string config = Agent() + Upstream("sni-required", "activity") + Upstream("healthy", "shop");
   // /promo proxies like the first outage: https by address, nginx's default of
   // no SNI to the upstream. /broken answers 502 by itself: its upstream works.
-  ASSERT_TRUE(StartNginx("    location /promo { proxy_pass https://127.0.0.1:" +
-                         std::to_string(ports_["activity"]) +
-                         "; }\n    location /broken { return 502; }\n"))
+  ASSERT_TRUE(StartNginx(
+      "    location /promo { proxy_pass https://127.0.0.1:" + std::to_string(ports_["activity"]) +
+      "; }\n    location /broken { return 502; }\n"))
       << ReadFile(dir_ / "nginx.out") << ReadFile(dir_ / "nginx-error.log");
   // The fixture itself, independent of the agent: nginx answers 502 on both
   // paths, and for /promo because the upstream refused its handshake without SNI.
@@ -214,8 +226,10 @@ TEST_F(HttpAgentTest, FrontAnswering502NamesTheUpstreamsCause) {
       << LinesWith(ReadFile(dir_ / "nginx-error.log"), "[error]");
 
   const std::string front = "http://127.0.0.1:" + std::to_string(front_port_);
-  config += "[[origin]]\nname = \"promo\"\nurl = \"" + front + "/promo\"\nupstream = \"activity\"\n\n";
-  config += "[[origin]]\nname = \"broken\"\nurl = \"" + front + "/broken\"\nupstream = \"shop\"\n\n";
+  config +=
+      "[[origin]]\nname = \"promo\"\nurl = \"" + front + "/promo\"\nupstream = \"activity\"\n\n";
+  config +=
+      "[[origin]]\nname = \"broken\"\nurl = \"" + front + "/broken\"\nupstream = \"shop\"\n\n";
   ASSERT_TRUE(StartAgent(config));
 
   std::string promo, broken;
@@ -235,9 +249,9 @@ TEST_F(HttpAgentTest, FrontAnswering502NamesTheUpstreamsCause) {
             std::string::npos)
       << promo;
   ASSERT_FALSE(broken.empty()) << Diagnostics();
-  EXPECT_NE(broken.find("answers 502 although its upstream " + hosts_["shop"] +
-                        " (origin shop) answers"),
-            std::string::npos)
+  EXPECT_NE(
+      broken.find("answers 502 although its upstream " + hosts_["shop"] + " (origin shop) answers"),
+      std::string::npos)
       << broken;
   auto status = RunQuery(db_, "SELECT http_status FROM latest WHERE origin = 'promo'");
   ASSERT_TRUE(status.ok() && !status->rows.empty() && status->rows[0][0]);

@@ -40,7 +40,8 @@ TEST_F(HttpStoreTest, AnswerIsStoredWithTheProbeAndShownInLatest) {
     r.http.x_cache = "MISS";
     r.http.location = "https://www.example.com/";
     r.http.ttfb_ms = 17;
-    ASSERT_TRUE((*store)->Enqueue(r, FindingRecord{"bad_gateway", "www.example.com/promo answers 502"}));
+    ASSERT_TRUE(
+        (*store)->Enqueue(r, FindingRecord{"bad_gateway", "www.example.com/promo answers 502"}));
     ProbeSpec plain_tls = TestSpec("tlsonly", "a.example", "192.0.2.2", "a.example");
     ASSERT_TRUE((*store)->Enqueue(FailedResult(plain_tls, kHttpNowS * 1000, Outcome::kRefused)));
     (*store)->Flush();
@@ -52,7 +53,8 @@ TEST_F(HttpStoreTest, AnswerIsStoredWithTheProbeAndShownInLatest) {
                    "|| '|' || http_via || '|' || http_x_cache || '|' || http_location) FROM probes "
                    "WHERE http_outcome IS NOT NULL"),
             "1|17|nginx/1.22.1|1.1 edge|MISS|https://www.example.com/");
-  EXPECT_EQ(Scalar("SELECT http_status || ' ' || http FROM latest WHERE origin = 'front'"), "502 ok");
+  EXPECT_EQ(Scalar("SELECT http_status || ' ' || http FROM latest WHERE origin = 'front'"),
+            "502 ok");
   EXPECT_EQ(Scalar("SELECT coalesce(http_status, 'NULL') || ' ' || coalesce(http, 'NULL') "
                    "FROM latest WHERE origin = 'tlsonly'"),
             "NULL NULL");
