@@ -11,7 +11,7 @@
 // ...FromJson) in the same transaction as the probe row and the events.
 //
 // Lifecycle of a state rule (handshake_failed, name_not_covered, chain_invalid,
-// sni_changed, downgrade), one per origin x rule x variant:
+// sni_changed, downgrade, http_failed), one per origin x rule x variant:
 //
 //   closed --(fail_after consecutive bad observations)--> open   [kFiring]
 //   open   --(bad again)--> open: last_seen_ms moves; a new severity emits kUpdated
@@ -52,6 +52,10 @@ inline constexpr std::string_view kSniChanged = "sni_changed";
 inline constexpr std::string_view kDowngrade = "downgrade";
 inline constexpr std::string_view kAddressesChanged = "addresses_changed";
 inline constexpr std::string_view kDnsError = "dns_error";
+// The HTTP check of a variant (ProbeSpec::http) fails: one of the six HTTP
+// findings of diagnose.h. A variant whose handshake failed, or that made no
+// request, is neutral for it.
+inline constexpr std::string_view kHttpFailed = "http_failed";
 // About the agent itself, not an origin: the database refuses writes. Sent
 // directly to the webhooks (the outbox cannot be written), never stored.
 inline constexpr std::string_view kStoreUnwritable = "store_unwritable";

@@ -72,7 +72,19 @@ struct OriginConfig {
   // "ipv4", "ipv6". Ignored with `connect`.
   std::string addresses = "all";
   std::string family = "any";
-  std::string upstream;            // the origin this front is served by; "" = none (--shard keeps them together)
+  // `url = "https://host[:port]/path"` (or http://) as written; "" when the
+  // origin gives host and port. It sets host, port and the HTTP check's path.
+  std::string url;
+  // The HTTP request made after each successful handshake (or in plain text
+  // for an http:// url): set by `url` or by an `http = { ... }` table; nullopt
+  // = handshakes only. An http:// origin has one variant per address: no SNI,
+  // profile "modern", no expected names.
+  std::optional<HttpCheck> http;
+  // `upstream = "NAME"`: the configured origin this one proxies to (a front
+  // names its origin). Its findings explain this origin's 502 and 504, and
+  // --shard keeps the two on one agent. "" = none.
+  std::string upstream;
+  SourcePos upstream_pos;          // the upstream value; line 0 when not set
   int line = 0;                    // line of the [[origin]] header, for messages
   int column = 0;                  // column of that header
 };

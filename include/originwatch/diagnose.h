@@ -44,7 +44,25 @@ inline constexpr std::string_view kOversizedHandshake = "oversized_handshake";
 inline constexpr std::string_view kSlowHandshake = "slow_handshake";
 // Info: the agent has no route to the address's family (see IsNoRouteFromAgent).
 inline constexpr std::string_view kNoRouteFromAgent = "no_route_from_agent";
+// The HTTP check (ProbeSpec::http) of a variant whose handshake (or, for an
+// http:// origin, TCP connect) worked. TLS findings keep precedence: a
+// variant whose handshake failed made no request.
+inline constexpr std::string_view kBadGateway = "bad_gateway";          // status 502
+inline constexpr std::string_view kGatewayTimeout = "gateway_timeout";  // status 504
+inline constexpr std::string_view kHttpError = "http_error";            // another 5xx not expected
+inline constexpr std::string_view kUnexpectedStatus = "unexpected_status";  // not in expect_status
+inline constexpr std::string_view kHttpTimeout = "http_timeout";  // no response head in time
+// The answer is no HTTP/1.x response: not HTTP, closed before a complete
+// head, a head over the size limit, or the request could not be made.
+inline constexpr std::string_view kNotHttp = "not_http";
 }  // namespace finding
+
+// True for the six HTTP finding codes above.
+bool IsHttpFinding(std::string_view code);
+// The HTTP finding code that r's own HTTP answer gives (one of the six),
+// or "" when the check passed, was not asked, or made no request (the
+// handshake failed: the TLS findings explain that).
+std::string_view HttpFindingOf(const ProbeResult& r);
 
 // True when r failed because the agent itself has no route to the family of
 // r.spec.address: the TCP connect gave ENETUNREACH ("Network is unreachable",
@@ -83,6 +101,14 @@ struct Diagnosis {
   bool healthy() const;
   const Finding& lead() const { return findings.front(); }
 };
+
+// The HTTP answer of r in a few words, as evidence: "502 Bad Gateway
+// (Server: nginx/1.22.1; Via: 1.1 varnish)", "no answer: <error_text>"; ""
+// when no request was made.
+std::string DescribeHttp(const ProbeResult& r);
+// "www.example.com/promo": the Host the request named (else the probed host)
+// and its path; "" when r has no HTTP check.
+std::string HttpTarget(const ProbeResult& r);
 
 // Diagnoses the results of one origin (all its addresses and variants).
 Diagnosis Diagnose(const std::vector<ProbeResult>& results, const DiagnoseOptions& options);

@@ -45,6 +45,9 @@ struct EvaluatorConfig {
   std::map<std::string, AlertThresholds> per_origin;  // origins with overrides
   std::map<std::string, std::vector<std::string>> origin_tags;
   std::map<std::string, std::string> origin_hosts;  // configured origins -> host
+  // Fronts -> the origin they proxy to (`upstream`): a front's 502/504 finding
+  // is explained from that origin's latest diagnosis.
+  std::map<std::string, std::string> origin_upstreams;
   std::vector<WebhookConfig> webhooks;              // name and filters
   std::vector<ClientProfile> profiles;              // for the diagnosis
 
@@ -146,6 +149,9 @@ class Evaluator {
     std::string dns_addresses;
     int64_t dns_ttl_ms = 0;
     std::string dns_resolver;
+    // The latest diagnosis (correlated), read when a front names this origin
+    // as its upstream. Empty until the first result.
+    Diagnosis diagnosis;
   };
   // The variants serving one leaf. A CDN certificate may be served by
   // thousands of origins: everything here is O(log n) per probe; the full list
@@ -162,6 +168,9 @@ class Evaluator {
   };
 
   void Persist(const std::string& origin, const std::string& vkey, Variant& v, Commit& c);
+  // Rewrites d's bad_gateway / gateway_timeout findings of a front that names
+  // its upstream, from the upstream's latest diagnosis (correlate.h).
+  void Correlate(const std::string& origin, const Origin& o, Diagnosis& d) const;
   void Serve(const std::string& identity, const std::string& origin, const std::string& old_sha,
              const std::string& new_sha, int64_t now_ms, Commit& c);
   const Serving& ServingOf(const std::string& sha);

@@ -23,6 +23,9 @@ struct VariantMatrix {
   std::vector<std::string> expect_names;      // names the certificate must cover
   int connect_timeout_ms = 5000;
   int timeout_ms = 10000;
+  // An HTTP request on every variant (probe.h HttpCheck); nullopt = none.
+  // http->plain: no TLS at all, so snis should be {nullopt} and profiles one.
+  std::optional<HttpCheck> http;
 };
 
 // addresses × snis × profiles, in that nesting order (stable: reports and the

@@ -226,6 +226,7 @@ std::vector<ShardPlan> NameWatch::BuildPlans(const AgentConfig& cfg, int shards,
     }
     for (const std::string& a : addresses) view->addresses[o.name].insert(a);
     for (ScheduledProbe& sp : PlanOrigin(o, addresses)) {
+      sp.spec.http = o.http;  // the HTTP check (an http:// origin: its only variant)
       view->variants.insert(VariantIdentity(o.name, sp.spec));
       plan.probes.push_back(std::move(sp));
     }

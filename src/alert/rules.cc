@@ -135,7 +135,7 @@ bool SaysNothingOfOrigin(const ProbeResult& r) {
 }
 
 struct Observations {
-  Observation handshake, sni, name, chain, downgrade;
+  Observation handshake, sni, name, chain, downgrade, http;
   const ProbeResult* sni_ref = nullptr;
   std::vector<std::string> uncovered;
   std::string downgrade_reasons;
@@ -187,6 +187,12 @@ Observations Observe(const VariantAlertState& prev, const ProbeResult& r,
       o.chain.detail =
           r.verify_error.empty() ? "verify code " + std::to_string(r.verify_code) : r.verify_error;
     }
+  }
+  if (r.ok() && r.spec.http && r.http.outcome != HttpOutcome::kNotRun) {  // http_failed
+    const std::string_view code = HttpFindingOf(r);
+    o.http.obs = code.empty() ? Obs::kGood : Obs::kBad;
+    o.http.severity = code == finding::kUnexpectedStatus ? Severity::kWarning : Severity::kCritical;
+    o.http.detail = DescribeHttp(r);
   }
   if (r.ok() && !r.version.empty()) {
     if (prev.baseline_version.empty()) {
@@ -281,6 +287,23 @@ class EventWriter {
                        (n == 1 ? std::string("1 time") : std::to_string(n) + " times in a row");
     if (prev_.last_ok_ms > 0) head += "; last success " + FormatDate(prev_.last_ok_ms / 1000);
     Compose(e, head + ".");
+    return e;
+  }
+
+  AlertEvent Http(const Transition& tr) {
+    if (tr.kind == AlertKind::kResolved) {
+      return Resolved(rule::kHttpFailed, tr, "the HTTP check passes again (" + GoodRun() + ")");
+    }
+    AlertEvent e = Base(rule::kHttpFailed, tr);
+    e.facts_after["http"] = tr.detail;
+    Explain(e, {finding::kBadGateway, finding::kGatewayTimeout, finding::kHttpError,
+                finding::kUnexpectedStatus, finding::kHttpTimeout, finding::kNotHttp},
+            "The HTTP check fails: " + tr.detail + ".", "Read the server's error log.");
+    const bool plain = r_.spec.http && r_.spec.http->plain;
+    Compose(e, r_.spec.origin + ": " + HttpTarget(r_) + " answers " + tr.detail + " (" +
+                   (plain ? "plain HTTP on " + HostPort(r_.spec.address, r_.spec.port)
+                          : Target(r_.spec)) +
+                   ")" + (tr.kind == AlertKind::kUpdated ? ", " + Escalation(tr) : "") + ".");
     return e;
   }
 
@@ -498,6 +521,9 @@ Evaluation EvaluateProbe(const VariantAlertState& prev, const ProbeResult& resul
   }
   if (auto tr = Step(s.rules[std::string(rule::kChainInvalid)], o.chain, t, now_ms)) {
     ev.events.push_back(w.Chain(*tr));
+  }
+  if (auto tr = Step(s.rules[std::string(rule::kHttpFailed)], o.http, t, now_ms)) {
+    ev.events.push_back(w.Http(*tr));
   }
 
   // downgrade: a long-lasting downgrade becomes the new baseline.

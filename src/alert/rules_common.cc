@@ -87,6 +87,7 @@ std::string RuleTitle(std::string_view r) {
   if (r == rule::kChainInvalid) return "certificate chain does not verify";
   if (r == rule::kDowngrade) return "protocol or cipher downgrade";
   if (r == rule::kCertExpiry) return "certificate expiry";
+  if (r == rule::kHttpFailed) return "HTTP check failing";
   return std::string(r);
 }
 

@@ -18,7 +18,7 @@ inline constexpr int kX509HostnameMismatch = 62;  // X509_V_ERR_HOSTNAME_MISMATC
 // The state rules of a variant, in the order their events are emitted.
 inline constexpr std::string_view kStateRules[] = {rule::kHandshakeFailed, rule::kSniChanged,
                                                    rule::kNameNotCovered, rule::kChainInvalid,
-                                                   rule::kDowngrade};
+                                                   rule::kDowngrade, rule::kHttpFailed};
 
 std::string RuleTitle(std::string_view r);
 // "127.0.0.1:443", "[::1]:443".

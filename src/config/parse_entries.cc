@@ -52,8 +52,13 @@ void Parser::ParseOrigin(const toml::table& t, AgentConfig& cfg) {
   // Missing keys are named with the line, as the spec of the message promises.
   const std::string missing = "origin at line " + std::to_string(o.line) + " has no ";
 
-  const toml::node* host_node = t.get("host");
-  if (host_node == nullptr) {
+  // `url` names host, port and path at once (parse_http.cc).
+  const bool has_url = t.get("url") != nullptr;
+  if (has_url && !ParseOriginUrlKey(t, p, o)) ok = false;
+  const toml::node* host_node = has_url ? nullptr : t.get("host");
+  if (has_url) {
+    // host and port come from the url
+  } else if (host_node == nullptr) {
     Error(t, missing + "\"host\"");
     ok = false;
   } else if (ReadNonEmptyString(*host_node, "host", p, &o.host)) {
@@ -74,7 +79,7 @@ void Parser::ParseOrigin(const toml::table& t, AgentConfig& cfg) {
   const bool host_is_name = ok && IsDnsName(o.host);
 
   int64_t v = 0;
-  if (const toml::node* n = t.get("port")) {
+  if (const toml::node* n = has_url ? nullptr : t.get("port")) {
     if (ReadInt(*n, "port", p, 1, 65535, &v)) {
       o.port = static_cast<uint16_t>(v);
     } else {
@@ -194,6 +199,8 @@ void Parser::ParseOrigin(const toml::table& t, AgentConfig& cfg) {
       ok = false;
     }
   }
+
+  if (!ParseOriginHttp(t, p, o)) ok = false;
 
   o.interval_ms = cfg.interval_ms;
   if (const toml::node* n = t.get("interval")) {

@@ -101,6 +101,7 @@ LoadResult Parser::Run(std::string_view text) {
   }
   ForEachArrayTable(root, "origin", /*required=*/true,
                     [&](const toml::table& t) { ParseOrigin(t, cfg); });
+  CheckUpstreams(cfg);
   ForEachArrayTable(root, "webhook", /*required=*/false,
                     [&](const toml::table& t) { ParseWebhook(t, cfg); });
   ForEachArrayTable(root, "alertmanager", /*required=*/false,

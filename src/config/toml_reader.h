@@ -63,7 +63,10 @@ inline constexpr std::string_view kProfileKeys[] = {
     "min_version", "max_version", "ciphers", "ciphersuites", "groups", "alpn", "description"};
 inline constexpr std::string_view kOriginKeys[] = {
     "name",     "host",    "port", "connect", "sni",       "expect_names", "profiles",
-    "interval", "timeout", "tags", "alerts",  "addresses", "family"};
+    "interval", "timeout", "tags", "alerts",  "addresses", "family",
+    "url",      "http",    "upstream"};
+inline constexpr std::string_view kHttpKeys[] = {"path", "host", "expect_status", "method"};
+inline constexpr std::string_view kHttpMethods[] = {"GET", "HEAD"};
 inline constexpr std::string_view kWebhookKeys[] = {
     "name",    "url",     "secret_env", "secret_file", "format",
     "timeout", "max_age", "rules",      "severities",  "tags", "signing"};
@@ -161,6 +164,16 @@ class Parser {
   std::string ReadEntityName(const toml::table& t, std::string_view kind, int line,
                              std::unordered_map<std::string, int>& seen, std::string* where);
   void ParseOrigin(const toml::table& t, AgentConfig& cfg);
+  // parse_http.cc: the `url` of an [[origin]] (sets host, port and the HTTP
+  // check; an error when host or port is also given); false after an error.
+  bool ParseOriginUrlKey(const toml::table& t, const std::string& prefix, OriginConfig& o);
+  // parse_http.cc: the `http` table and `upstream` of an [[origin]], and the
+  // keys an http:// origin rejects (sni, profiles, expect_names), whose
+  // defaults it then replaces. false after an error.
+  bool ParseOriginHttp(const toml::table& t, const std::string& prefix, OriginConfig& o);
+  // parse_http.cc: every `upstream` names another configured origin (run once
+  // all [[origin]] tables are read).
+  void CheckUpstreams(const AgentConfig& cfg);
   void ParseWebhook(const toml::table& t, AgentConfig& cfg);
   // [[alertmanager]] (parse_alertmanager.cc).
   void ParseAlertmanager(const toml::table& t, AgentConfig& cfg);

@@ -52,7 +52,7 @@ struct CodeInfo {
   std::string_view code;
   Severity severity;
 };
-constexpr std::array<CodeInfo, 22> kCodes = {{
+constexpr std::array<CodeInfo, 28> kCodes = {{
     {finding::kSniRequired, Severity::kCritical},
     {finding::kNoSharedCipher, Severity::kCritical},
     {finding::kProtocolMismatch, Severity::kCritical},
@@ -70,6 +70,12 @@ constexpr std::array<CodeInfo, 22> kCodes = {{
     {finding::kSelfSigned, Severity::kCritical},
     {finding::kChainIncomplete, Severity::kCritical},
     {finding::kChainUntrusted, Severity::kCritical},
+    {finding::kBadGateway, Severity::kCritical},
+    {finding::kGatewayTimeout, Severity::kCritical},
+    {finding::kHttpError, Severity::kCritical},
+    {finding::kHttpTimeout, Severity::kCritical},
+    {finding::kNotHttp, Severity::kCritical},
+    {finding::kUnexpectedStatus, Severity::kWarning},
     {finding::kWrongCertWithoutSni, Severity::kWarning},
     {finding::kCertExpiringSoon, Severity::kWarning},
     {finding::kSlowHandshake, Severity::kWarning},
@@ -380,6 +386,8 @@ Finding Diagnoser::Build(std::string_view code, const std::vector<Item>& items) 
     BuildSlow(items, f);
   } else if (code == finding::kNoRouteFromAgent) {
     BuildNoRoute(items, f);
+  } else if (IsHttpFinding(code)) {
+    BuildHttp(code, items, f);
   } else {
     BuildNetwork(code, items, f);
   }
@@ -399,6 +407,7 @@ Diagnosis Diagnoser::Run() {
   }
   ExplainFailures();
   CheckSuccesses();
+  CheckHttp();
   for (const auto& [code, items] : items_) d.findings.push_back(Build(code, items));
   // The finding that explains the most comes first: severity, then how many
   // variants it explains, then the order of kCodes (comparative before generic).

@@ -107,6 +107,10 @@ class Diagnoser {
 
   void ExplainFailures();
   void CheckSuccesses();
+  void CheckHttp();  // summaries_http.cc
+  // "www.example.com/promo answers 200 OK (Server: nginx)" for the HTTP checks
+  // of the variants `done` (distinct answers joined), "" when none made one.
+  std::string HttpHealthyText(const std::vector<size_t>& done) const;
   bool ExplainByProfile(size_t f);
   std::optional<std::string> KeyTypeExplanation(size_t f, const std::vector<size_t>& working,
                                                 bool* leaf_is_ec) const;
@@ -126,6 +130,7 @@ class Diagnoser {
   void BuildHandshakeFailed(const std::vector<Item>& items, Finding& f) const;
   void BuildSlow(const std::vector<Item>& items, Finding& f) const;
   void BuildNoRoute(const std::vector<Item>& items, Finding& f) const;
+  void BuildHttp(std::string_view code, const std::vector<Item>& items, Finding& f) const;
   Finding BuildHealthy() const;
 
   const std::vector<ProbeResult>& r_;

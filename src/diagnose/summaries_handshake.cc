@@ -431,8 +431,17 @@ Finding Diagnoser::BuildHealthy() const {
   if (done_endpoints.size() > 1) {
     where = " on " + std::to_string(done_endpoints.size()) + " addresses";
   }
-  f.summary = subject + " the TLS handshake" + where +
-              " with a verified chain: " + Join(parts, ", ") + "; " + Join(certs, "; ") + ".";
+  const std::string http = HttpHealthyText(done);
+  const bool all_plain = std::all_of(done.begin(), done.end(), [&](size_t i) {
+    return r_[i].spec.http && r_[i].spec.http->plain;
+  });
+  if (all_plain) {  // http:// origins: no TLS to speak of
+    f.summary = subject + " the HTTP check in plain HTTP" + where + ": " + http + ".";
+  } else {
+    f.summary = subject + " the TLS handshake" + where +
+                " with a verified chain: " + Join(parts, ", ") + "; " + Join(certs, "; ") + ".";
+    if (!http.empty()) f.summary += " HTTP check: " + http + ".";
+  }
   if (unrouted > 0) {
     f.summary += " " + Plural(unrouted, "variant", "variants") +
                  " the agent has no route to say nothing of the origin (no_route_from_agent).";

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "evaluator/correlate.h"
 #include "evaluator/evaluator_internal.h"
 
 namespace originwatch {
@@ -128,6 +129,7 @@ Commit Evaluator::OnResult(ProbeResult r, int64_t now_ms) {
   latest.verify_depth = r.verify_depth;
   latest.names = r.names;
   latest.ocsp_stapled = r.ocsp_stapled;
+  latest.http = r.http;
 
   // One diagnosis of the origin, with the configured profiles and thresholds.
   const AlertThresholds& t = config_->For(origin);
@@ -137,6 +139,8 @@ Commit Evaluator::OnResult(ProbeResult r, int64_t now_ms) {
   dopts.profiles = config_->profiles;
   Diagnosis d = Diagnose(o.latest, dopts);
   ++stats_.diagnoses;
+  Correlate(origin, o, d);
+  o.diagnosis = d;
   c.lead = FindingRecord{d.lead().code, d.lead().summary};
 
   std::vector<const ProbeResult*> siblings;
@@ -164,6 +168,27 @@ Commit Evaluator::OnResult(ProbeResult r, int64_t now_ms) {
   }
   c.probe = std::move(r);
   return c;
+}
+
+void Evaluator::Correlate(const std::string& origin, const Origin& o, Diagnosis& d) const {
+  auto up = config_->origin_upstreams.find(origin);
+  if (up == config_->origin_upstreams.end()) return;
+  evaluator_internal::UpstreamView view;
+  view.name = up->second;
+  if (auto h = config_->origin_hosts.find(up->second); h != config_->origin_hosts.end())
+    view.host = h->second;
+  if (auto u = origins_.find(up->second); u != origins_.end() && !u->second.diagnosis.findings.empty())
+    view.diagnosis = &u->second.diagnosis;
+  for (Finding& f : d.findings) {
+    if (!evaluator_internal::IsGatewayFinding(f.code)) continue;
+    // The evidence: the first variant this finding explains.
+    for (const ProbeResult& r : o.latest) {
+      if (HttpFindingOf(r) == f.code) {
+        evaluator_internal::ExplainByUpstream(f, r, view);
+        break;
+      }
+    }
+  }
 }
 
 void Evaluator::Persist(const std::string& origin, const std::string& vkey, Variant& v, Commit& c) {

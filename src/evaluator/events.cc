@@ -157,6 +157,7 @@ Result<std::shared_ptr<const EvaluatorConfig>> BuildEvaluatorConfig(const AgentC
   for (const OriginConfig& o : cfg.origins) {
     ctx->origin_tags[o.name] = o.tags;
     ctx->origin_hosts[o.name] = o.host;
+    if (!o.upstream.empty()) ctx->origin_upstreams[o.name] = o.upstream;
     const AlertSettings& a = o.alerts;
     if (a.fail_after || a.resolve_after || a.expiry_warning_days || a.expiry_critical_days ||
         a.lifetime_warning_fraction || a.lifetime_critical_fraction || a.downgrade_accept_after_days) {

@@ -25,6 +25,7 @@ std::vector<ProbeSpec> ExpandMatrix(const VariantMatrix& m) {
         s.expect_names = m.expect_names;
         s.connect_timeout_ms = m.connect_timeout_ms;
         s.timeout_ms = m.timeout_ms;
+        s.http = m.http;
         s.id = id++;
         out.push_back(std::move(s));
       }

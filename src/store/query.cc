@@ -455,7 +455,7 @@ std::string ProbeColumns() {
          std::string(kDaysLeft) +
          " AS days_left, CASE WHEN p.verify_code IS NULL THEN NULL WHEN p.verify_code = 0 "
          "THEN 'ok' ELSE COALESCE(sve.value, 'error ' || p.verify_code) END AS verify, "
-         "se.value AS error";
+         "se.value AS error, p.http_status AS http_status";
 }
 
 std::string ProbeJoins() {
