@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/liveness.h"
 #include "originwatch/engine.h"
 #include "originwatch/evaluator.h"
 #include "originwatch/scheduler.h"
@@ -37,6 +38,7 @@ struct DriftHistogram {
   static constexpr size_t kBuckets = std::size(kBoundsMs) + 1;
   std::atomic<uint64_t> counts[kBuckets] = {};
   std::atomic<int64_t> max_ms{0};
+  std::atomic<int64_t> sum_ms{0};  // of every drift added (the /metrics histogram's _sum)
 
   void Add(int64_t drift_ms);
 };
@@ -46,6 +48,7 @@ struct DriftSummary {
   uint64_t counts[DriftHistogram::kBuckets] = {};
   uint64_t total = 0;
   int64_t max_ms = 0;
+  int64_t sum_ms = 0;
   void Merge(const DriftHistogram& h);
   // The upper bound of the bucket holding quantile q (0..1); -1 if empty or
   // beyond the last bound.
@@ -59,6 +62,13 @@ struct DriftSummary {
 class EngineShard {
  public:
   EngineShard(int index, EvaluatorStage* evaluator) : index_(index), evaluator_(evaluator) {}
+
+  // The loop beats `slot` of `liveness` after every turn (at most every
+  // 250 ms) and retires it when it ends. Call before Start.
+  void set_liveness(Liveness* liveness, int slot) {
+    liveness_ = liveness;
+    liveness_slot_ = slot;
+  }
 
   // Starts the thread and waits until its Engine exists (or failed).
   Status Start(ShardPlan plan);
@@ -83,6 +93,8 @@ class EngineShard {
 
   const int index_;
   EvaluatorStage* evaluator_;
+  Liveness* liveness_ = nullptr;
+  int liveness_slot_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dropped_{0};

@@ -4,8 +4,11 @@
 #include <pthread.h>
 
 #include <condition_variable>
+#include <chrono>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <variant>
 
@@ -73,10 +76,46 @@ class EvaluatorStage::Impl {
   }
 
  private:
+  // The HTTP endpoint's snapshots: a result is counted and remembered in its
+  // variant's recent strip; each origin a batch touched is published once,
+  // after the batch (so a burst of results costs one snapshot per origin).
+  void Remember(const ProbeResult& r) {
+    options_.views->CountProbe(r.outcome);
+    auto& strip = recent_[r.spec.origin][VariantKeyOf(r.spec)];
+    strip.push_back({r.started_at_ms, r.outcome, r.handshake_ms});
+    while (strip.size() > OriginView::kRecentProbes) strip.pop_front();
+    dirty_.insert(r.spec.origin);
+  }
+
+  void PublishViews(int64_t now) {
+    for (const std::string& name : dirty_) {
+      std::shared_ptr<OriginView> v = evaluator_->View(name, now);
+      if (v == nullptr) {
+        recent_.erase(name);
+        continue;
+      }
+      auto strips = recent_.find(name);
+      if (strips != recent_.end()) {
+        for (VariantView& vv : v->variants) {
+          auto s = strips->second.find(vv.key);
+          if (s != strips->second.end()) vv.recent.assign(s->second.begin(), s->second.end());
+        }
+      }
+      options_.views->Publish(std::move(v));
+    }
+    dirty_.clear();
+  }
+
   void Loop() {
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
-      wake_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (options_.on_turn) {
+        lk.unlock();
+        options_.on_turn();
+        lk.lock();
+      }
+      // Bounded wait: the loop turns (and beats) at least once a second.
+      if (!wake_.wait_for(lk, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); })) continue;
       if (queue_.empty()) break;  // stopping, and everything was handled
       std::deque<Input> batch;
       batch.swap(queue_);
@@ -86,15 +125,26 @@ class EvaluatorStage::Impl {
         const int64_t now = UnixNowMs();
         Commit c;
         if (auto* r = std::get_if<ProbeResult>(&in)) {
+          if (options_.views != nullptr) Remember(*r);
           c = evaluator_->OnResult(std::move(*r), now);
         } else if (auto* d = std::get_if<DnsObservation>(&in)) {
           c = evaluator_->OnDns(*d, now);
+          if (options_.views != nullptr) dirty_.insert(d->origin);
         } else {
           auto& ci = std::get<ConfigInput>(in);
           c = evaluator_->OnConfig(std::move(ci.config), ci.plan, now);
+          if (options_.views != nullptr) {
+            std::set<std::string> names = evaluator_->ConfiguredOrigins();
+            options_.views->Retain(names);
+            for (auto it = recent_.begin(); it != recent_.end();) {
+              it = names.count(it->first) > 0 ? std::next(it) : recent_.erase(it);
+            }
+            dirty_.insert(names.begin(), names.end());
+          }
         }
         if (!c.empty() && !sink_(std::move(c))) ++refused;
       }
+      if (options_.views != nullptr) PublishViews(UnixNowMs());
       lk.lock();
       stats_.dropped_by_sink += refused;
       done_ += batch.size();
@@ -117,6 +167,10 @@ class EvaluatorStage::Impl {
   bool stopping_ = false;
   bool running_ = true;
   Stats stats_;
+  // Evaluator thread only: the recent strips (origin -> variant key -> probes)
+  // and the origins to publish after the current batch.
+  std::map<std::string, std::map<std::string, std::deque<ProbeMark>>> recent_;
+  std::set<std::string> dirty_;
 };
 
 EvaluatorStage::EvaluatorStage(std::unique_ptr<Evaluator> evaluator, Sink sink, Options options)
