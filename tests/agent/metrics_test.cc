@@ -2,16 +2,22 @@
 // values (checked by a strict reader that itself rejects broken scrapes), that
 // per-variant series go away with metrics_per_variant = false, that the
 // Observatory keeps the newest snapshot of configured origins only, and that
-// the status page and the JSON escape what servers send.
+// the status page and the JSON escape what servers send, and that /healthz
+// turns 503 naming a loop that stopped beating.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <thread>
+
 #include "agent/api_json.h"
+#include "agent/http_endpoint.h"
+#include "agent/liveness.h"
 #include "agent/metrics.h"
 #include "agent/observatory.h"
 #include "agent/prom_text.h"
 #include "agent/status_page.h"
+#include "originwatch/clock.h"
 
 namespace originwatch::testing {
 namespace {
@@ -211,6 +217,49 @@ TEST(ApiJson, IsSchemaTaggedAndSurvivesInvalidUtf8) {
   EXPECT_EQ(j["origins"][0]["findings"][0]["summary"], "bad \xEF\xBF\xBD byte");
   EXPECT_EQ(j["origins"][1]["certificate"]["days_left"], (1'900'000'000 - kNow / 1000) / 86400);
   EXPECT_EQ(j["origins"][1]["variants"][0]["recent"].size(), 2u);
+}
+
+}  // namespace
+}  // namespace originwatch::testing
+
+namespace originwatch::testing {
+namespace {
+
+// /healthz asks the same Liveness as the systemd watchdog: 503 naming the
+// loop that stopped beating, 200 again once it beats.
+TEST(HealthzTest, AStuckLoopTurnsHealthzTo503NamingIt) {
+  agent_internal::Liveness liveness(/*stuck_after_ms=*/200);
+  const int engine = liveness.Register("engine-0", MonotonicMs());
+  const int main_loop = liveness.Register("main", MonotonicMs());
+  agent_internal::Observatory obs;
+  agent_internal::EndpointHooks hooks;
+  hooks.observatory = &obs;
+  hooks.health = [&] { return liveness.Check(MonotonicMs()); };
+  agent_internal::EndpointOptions options;
+  std::unique_ptr<agent_internal::HttpEndpoint> ep;
+  // A port of the dynamic range that is free now (bounded tries).
+  for (int i = 0; i < 20 && ep == nullptr; ++i) {
+    options.listen = "127.0.0.1:" + std::to_string(20000 + (MonotonicMs() * 7919 + i * 104729) % 30000);
+    auto started = agent_internal::HttpEndpoint::Start(options, hooks);
+    if (started.ok()) ep = std::move(started).value();
+  }
+  ASSERT_NE(ep, nullptr);
+  EXPECT_EQ(ep->Handle("GET", "/healthz").status, 200u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  liveness.Beat(main_loop, MonotonicMs());
+  const auto stuck = ep->Handle("GET", "/healthz");
+  EXPECT_EQ(stuck.status, 503u);
+  EXPECT_TRUE(stuck.body.starts_with("stuck: engine-0 (")) << stuck.body;
+  EXPECT_EQ(stuck.body.find("main"), std::string::npos) << stuck.body;
+  liveness.Beat(engine, MonotonicMs());
+  EXPECT_EQ(ep->Handle("GET", "/healthz").status, 200u);
+  EXPECT_EQ(ep->Handle("POST", "/-/reload").status, 403u);  // enable_reload is off by default
+  EXPECT_EQ(ep->Handle("PUT", "/").status, 405u);
+  EXPECT_EQ(ep->Handle("GET", "/origin/none").status, 404u);
+  // A second endpoint on the same address: the error says where and why.
+  auto again = agent_internal::HttpEndpoint::Start(options, hooks);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().message(), "cannot listen on " + options.listen + ": bind: Address already in use");
 }
 
 }  // namespace
