@@ -76,7 +76,7 @@ json OriginObject(const OriginView& o, int64_t now_ms) {
   return j;
 }
 
-std::string Dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n"; }
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
 
 }  // namespace
 
