@@ -217,6 +217,10 @@ int RunAgent(const AgentArgs& args) {
   Liveness liveness;
   const int main_beat = liveness.Register("main", MonotonicMs());
   const int evaluator_beat = liveness.Register("evaluator", MonotonicMs());
+  // Every slot exists before any loop beats (Register is not thread-safe).
+  std::vector<int> engine_beats;
+  for (int i = 0; i < cfg.engine_threads; ++i)
+    engine_beats.push_back(liveness.Register("engine-" + std::to_string(i), MonotonicMs()));
   auto routed = std::make_shared<std::atomic<uint64_t>>(0);
   std::atomic<bool> last_reload_ok{true};
   ReloadMailbox reload_mailbox;
@@ -257,7 +261,7 @@ int RunAgent(const AgentArgs& args) {
   std::vector<std::unique_ptr<EngineShard>> engines;
   for (int i = 0; i < shards; ++i) {
     engines.push_back(std::make_unique<EngineShard>(i, &stage));
-    engines.back()->set_liveness(&liveness, liveness.Register("engine-" + std::to_string(i), MonotonicMs()));
+    engines.back()->set_liveness(&liveness, engine_beats[static_cast<size_t>(i)]);
     if (Status s = engines.back()->Start(std::move(plans[static_cast<size_t>(i)])); !s.ok()) {
       std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
       for (auto& e : engines) e->Stop();
@@ -497,6 +501,7 @@ int RunAgent(const AgentArgs& args) {
     }
   }
 
+  reload_mailbox.Close("the agent is stopping");
   if (endpoint) endpoint->Stop();  // it reads the engines, the store and the sender
   liveness.Retire(main_beat);
   for (auto& e : engines) e->RequestStop();

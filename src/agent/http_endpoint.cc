@@ -167,6 +167,9 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const EndpointOptions&
   if (ep->daemon_ == nullptr) {
     return Status::Internal("cannot start the HTTP endpoint on " + options.listen + " (libmicrohttpd refused)");
   }
+  // From here MHD owns the socket: MHD_stop_daemon closes it (0.9.75 closes
+  // a passed listen socket too); closing it again could hit a reused fd.
+  ep->listen_fd_ = -1;
   return ep;
 }
 

@@ -28,12 +28,16 @@ class ReloadMailbox {
   bool Pending() const;
   // Main thread: the outcome of the reload run for every request asked so far.
   void Answer(const ReloadOutcome& outcome);
+  // Main thread, at shutdown: every waiting and later request gets `why` at
+  // once (so stopping the endpoint never waits for a reload that will not run).
+  void Close(const std::string& why);
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   uint64_t asked_ = 0;
   uint64_t answered_ = 0;
+  bool closed_ = false;
   ReloadOutcome last_;
 };
 
