@@ -166,6 +166,13 @@ struct AgentConfig {
   SourcePos ca_file_pos;   // the ca_file key; line 0 when it is the default
   SourcePos database_pos;  // the database key; line 0 when it is the default
   std::string log_level = "info";  // debug|info|warn|error
+  // The HTTP endpoint (/metrics, /healthz, /-/reload, /api/v1/origins, the
+  // status page): "" = off. "127.0.0.1:9464" or "[::1]:9464"; "{shard}" may
+  // appear in it (substituted by the agent before it binds).
+  std::string listen;
+  SourcePos listen_pos;             // the listen key; line 0 when unset
+  bool metrics_per_variant = true;  // per origin x address x SNI x profile series on /metrics
+  bool enable_reload = false;       // POST /-/reload answers 403 unless true
   // BuiltinProfiles() first, then the user's [profiles.NAME] in file order. A
   // user table named like a built-in replaces it in place, keys it does not set
   // keeping the built-in's values. Cipher strings are not checked here: the tls
@@ -195,6 +202,11 @@ LoadResult LoadConfigFile(const std::string& path);
 // Parses text as if it had been read from source_path (used for messages and to
 // resolve relative paths).
 LoadResult ParseConfig(std::string_view text, const std::string& source_path);
+
+// A listen address of the HTTP endpoint: an IPv4 literal or a bracketed IPv6
+// literal, ':', a port 1..65535 ("127.0.0.1:9464", "[::1]:9464"). On success
+// host gets the literal without brackets; otherwise error says why.
+bool ParseListenAddress(std::string_view text, std::string* host, uint16_t* port, std::string* error);
 
 // "500ms", "90s", "5m", "1h", "14d" and combinations with units in decreasing
 // order ("1m30s", "1h30m"). Returns milliseconds, or nullopt for anything else

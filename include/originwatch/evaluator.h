@@ -32,6 +32,7 @@
 #include "originwatch/alert.h"
 #include "originwatch/config.h"
 #include "originwatch/diagnose.h"
+#include "originwatch/origin_view.h"
 #include "originwatch/probe.h"
 #include "originwatch/status.h"
 #include "originwatch/store.h"
@@ -122,6 +123,15 @@ class Evaluator {
   // "addresses:<origin>"), for the agent to seed its books.
   const std::map<std::string, std::string>& restored_books() const { return books_; }
 
+  // A snapshot of one configured origin for the HTTP endpoint (origin_view.h):
+  // its variants' latest results (leaf only, no DER), its diagnosis (computed
+  // again here, with the same options as OnResult), its open alerts and its
+  // certificate. Recent probes are left empty (the stage keeps them). nullptr
+  // for an origin that is not configured. Same thread as OnResult.
+  std::shared_ptr<OriginView> View(const std::string& origin, int64_t now_ms) const;
+  // The configured origins (for ViewSink::Retain).
+  std::set<std::string> ConfiguredOrigins() const;
+
   struct Stats {
     uint64_t results = 0;
     uint64_t diagnoses = 0;
@@ -206,6 +216,12 @@ class EvaluatorStage {
   using Sink = std::function<bool(Commit&&)>;
   struct Options {
     size_t queue_capacity = 65536;
+    // Where snapshots of the origins a batch changed go (the HTTP endpoint);
+    // nullptr = none are built. Must outlive the stage.
+    ViewSink* views = nullptr;
+    // Called by the evaluator thread after every turn of its loop, and at
+    // least once a second while idle (the agent's liveness beat).
+    std::function<void()> on_turn;
   };
   EvaluatorStage(std::unique_ptr<Evaluator> evaluator, Sink sink, Options options);
   ~EvaluatorStage();  // Stop()

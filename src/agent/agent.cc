@@ -11,8 +11,11 @@
 #include <memory>
 
 #include "agent/engine_shard.h"
-#include "agent/names.h"
+#include "agent/http_endpoint.h"
 #include "agent/liveness.h"
+#include "agent/names.h"
+#include "agent/observatory.h"
+#include "agent/reload.h"
 #include "agent/shard.h"
 #include "agent/systemd_notify.h"
 #include "agent/store_health.h"
@@ -33,6 +36,11 @@ namespace {
 
 using agent_internal::DriftSummary;
 using agent_internal::EngineShard;
+using agent_internal::HttpEndpoint;
+using agent_internal::Liveness;
+using agent_internal::Observatory;
+using agent_internal::ReloadMailbox;
+using agent_internal::ReloadOutcome;
 using agent_internal::NameWatch;
 using agent_internal::ResolverOptionsOf;
 using agent_internal::ShardPlan;
@@ -61,14 +69,30 @@ AddressBookOptions BookOptions(const AgentConfig& cfg) {
 
 // The evaluator's commits go to the store; the events they carry are logged
 // here, on the evaluator thread, in the words the webhook gets.
-EvaluatorStage::Sink StoreSink(Store* store) {
-  return [store](Commit&& c) {
+EvaluatorStage::Sink StoreSink(Store* store, std::shared_ptr<std::atomic<uint64_t>> routed) {
+  return [store, routed](Commit&& c) {
+    uint64_t deliveries = 0;
     for (const EventRecord& e : c.events) {
       const LogLevel level = e.kind == "resolved" || e.severity == "info" ? LogLevel::kInfo : LogLevel::kWarn;
       Log(level, e.origin, e.variant, e.kind + " " + e.rule + " (" + e.severity + "): " + e.summary);
+      deliveries += e.webhooks.size();
     }
-    return store->Enqueue(std::move(c));
+    const bool ok = store->Enqueue(std::move(c));
+    if (ok) routed->fetch_add(deliveries, std::memory_order_relaxed);  // /metrics originwatch_webhook_backlog
+    return ok;
   };
+}
+
+agent_internal::ReloadOutcome Rejected(const std::vector<ConfigError>& errors) {
+  agent_internal::ReloadOutcome out;
+  for (const ConfigError& e : errors) out.errors.push_back(e.ToString());
+  return out;
+}
+
+agent_internal::ReloadOutcome Rejected(const std::string& message) {
+  agent_internal::ReloadOutcome out;
+  out.errors.push_back(message);
+  return out;
 }
 
 void SendDns(EvaluatorStage& stage, std::vector<DnsObservation> observations) {
@@ -192,7 +216,27 @@ int RunAgent(const AgentArgs& args) {
   // The evaluator, restored from the database, on its own thread.
   auto evaluator = std::make_unique<Evaluator>(eval_cfg, snapshot.value());
   NameWatch names(std::move(resolver_or).value(), BookOptions(cfg), evaluator->restored_books(), UnixNowMs());
-  EvaluatorStage stage(std::move(evaluator), StoreSink(store.get()), {});
+  // --- HTTP endpoint, part 1: what it reads (the origins' snapshots, the
+  // loops' liveness) exists before the evaluator and engine threads start.
+  Observatory observatory;
+  // systemd notify (systemd_notify.h): the watchdog and /healthz ask the same
+  // Liveness whether a loop is stuck.
+  agent_internal::SystemdNotify notify;
+  Liveness liveness(notify.StuckAfterMs());
+  const int main_beat = liveness.Register("main", MonotonicMs());
+  const int evaluator_beat = liveness.Register("evaluator", MonotonicMs());
+  // Every slot exists before any loop beats (Register is not thread-safe).
+  std::vector<int> engine_beats;
+  for (int i = 0; i < cfg.engine_threads; ++i)
+    engine_beats.push_back(liveness.Register("engine-" + std::to_string(i), MonotonicMs()));
+  auto routed = std::make_shared<std::atomic<uint64_t>>(0);
+  std::atomic<bool> last_reload_ok{true};
+  ReloadMailbox reload_mailbox;
+  EvaluatorStage::Options stage_options;
+  stage_options.views = cfg.listen.empty() ? nullptr : &observatory;
+  stage_options.on_turn = [&liveness, evaluator_beat] { liveness.Beat(evaluator_beat, MonotonicMs()); };
+  // --- end HTTP endpoint, part 1
+  EvaluatorStage stage(std::move(evaluator), StoreSink(store.get(), routed), stage_options);
 
   const int shards = cfg.engine_threads;
   names.set_shard_count(std::max(args.shard_count, 1));
@@ -223,16 +267,10 @@ int RunAgent(const AgentArgs& args) {
   size_t total_probes = 0;
   for (const ShardPlan& p : plans) total_probes += p.probes.size();
 
-  // ---- systemd notify and liveness (systemd_notify.h, liveness.h) ----
-  agent_internal::SystemdNotify notify;
-  agent_internal::Liveness liveness(notify.StuckAfterMs());
-  const int main_slot = liveness.Register("main", MonotonicMs());
-  // ---- end systemd notify and liveness ----
-
   std::vector<std::unique_ptr<EngineShard>> engines;
   for (int i = 0; i < shards; ++i) {
     engines.push_back(std::make_unique<EngineShard>(i, &stage));
-    engines.back()->AttachLiveness(&liveness, liveness.Register("engine-" + std::to_string(i), MonotonicMs()));
+    engines.back()->set_liveness(&liveness, engine_beats[static_cast<size_t>(i)]);
     if (Status s = engines.back()->Start(std::move(plans[static_cast<size_t>(i)])); !s.ok()) {
       std::fprintf(stderr, "originwatch run: %s\n", s.message().c_str());
       for (auto& e : engines) e->Stop();
@@ -268,12 +306,146 @@ int RunAgent(const AgentArgs& args) {
   notify.Ready(notify_status());
   // ---- end systemd STATUS= ----
 
+  // --- HTTP endpoint, part 2: started once the engines run; a listen address
+  // that cannot be bound stops the agent (exit 2, like a configuration error).
+  std::unique_ptr<HttpEndpoint> endpoint;
+  if (!cfg.listen.empty()) {
+    agent_internal::EndpointOptions eo;
+    eo.listen = cfg.listen;
+    eo.metrics_per_variant = cfg.metrics_per_variant;
+    eo.enable_reload = cfg.enable_reload;
+    eo.db_path = cfg.database;
+    agent_internal::EndpointHooks hooks;
+    hooks.observatory = &observatory;
+    hooks.reload = &reload_mailbox;
+    hooks.health = [&liveness] { return liveness.Check(MonotonicMs()); };
+    hooks.gauges = [&engines, &store, &sender, &routed, &last_reload_ok] {
+      agent_internal::AgentGauges g;
+      for (const auto& e : engines) {
+        g.in_flight += e->scheduler_stats().in_flight;
+        g.drift.Merge(e->drift());
+      }
+      const Store::Stats ss = store->stats();
+      g.store_queue_depth = ss.queue_depth;
+      g.store_writable = ss.writable;
+      const WebhookSender::Stats ws = sender->stats();
+      g.webhook_backlog = std::max<int64_t>(
+          0, static_cast<int64_t>(routed->load(std::memory_order_relaxed)) -
+                 static_cast<int64_t>(ws.delivered + ws.failed));
+      g.last_reload_ok = last_reload_ok.load();
+      return g;
+    };
+    auto ep = HttpEndpoint::Start(eo, std::move(hooks));
+    if (!ep.ok()) {
+      std::fprintf(stderr, "originwatch run: %s\n", ep.status().message().c_str());
+      for (auto& e : engines) e->Stop();
+      stage.Stop();
+      sender_slot->store(nullptr);
+      sender->Stop();
+      store->Close();
+      return 2;
+    }
+    endpoint = std::move(ep).value();
+    Log(LogLevel::kInfo, "", "HTTP endpoint listening on " + eo.listen);
+  }
+  // --- end HTTP endpoint, part 2
+
   auto apply_plan = [&](const AgentConfig& c, std::shared_ptr<const EvaluatorConfig>* submit_cfg) {
     PlanView v;
     std::vector<ShardPlan> fresh = names.BuildPlans(c, shards, &v);
     with_engine_context(&fresh);
     if (submit_cfg != nullptr) stage.SubmitConfig(*submit_cfg, v);
     for (int i = 0; i < shards; ++i) engines[static_cast<size_t>(i)]->Update(std::move(fresh[static_cast<size_t>(i)]));
+  };
+
+  // The reload of SIGHUP and of POST /-/reload, on this (the main) thread:
+  // everything that can fail is checked before anything changes; the
+  // outcome says why it was rejected.
+  auto reload_config = [&]() -> ReloadOutcome {
+    LoadResult next = LoadConfigFile(args.config_path);
+    if (!next.ok()) {
+      for (const ConfigError& e : next.errors) Log(LogLevel::kError, "", e.ToString());
+      Log(LogLevel::kError, "", "reload rejected: " + std::to_string(next.errors.size()) +
+                                    " error(s); the previous configuration keeps running");
+      return Rejected(next.errors);
+    }
+    AgentConfig fresh = std::move(*next.config);
+    agent_internal::ApplyShard(&fresh, args.shard_index, args.shard_count);  // --shard i/N
+    if (fresh.database != cfg.database)
+      Log(LogLevel::kWarn, "", "reload: database path changes need a restart; keeping " + cfg.database);
+    if (fresh.engine_threads != cfg.engine_threads)
+      Log(LogLevel::kWarn, "", "reload: engine_threads changes need a restart; keeping " +
+                                   std::to_string(cfg.engine_threads));
+    if (fresh.max_in_flight != cfg.max_in_flight || fresh.max_per_address != cfg.max_per_address)
+      Log(LogLevel::kWarn, "", "reload: max_in_flight / max_per_address changes need a restart; keeping " +
+                                   std::to_string(cfg.max_in_flight) + " / " + std::to_string(cfg.max_per_address));
+    fresh.database = cfg.database;
+    fresh.engine_threads = cfg.engine_threads;
+    fresh.max_in_flight = cfg.max_in_flight;
+    fresh.max_per_address = cfg.max_per_address;
+    // Everything that can still fail is checked before anything changes:
+    // the alert thresholds, the profiles and CA (OpenSSL's verdict, the same
+    // the engines will reach), then the webhook secrets (Update applies
+    // only on success), and only then the origins table.
+    auto fresh_eval = BuildEvaluatorConfig(fresh);
+    if (!fresh_eval.ok()) {
+      Log(LogLevel::kError, "", "reload rejected: " + fresh_eval.status().message() +
+                                    "; the previous configuration keeps running");
+      return Rejected(fresh_eval.status().message());
+    }
+    if (std::vector<ConfigError> problems = PreflightChecks(fresh); !problems.empty()) {
+      for (const ConfigError& e : problems) Log(LogLevel::kError, "", e.ToString());
+      Log(LogLevel::kError, "", "reload rejected: " + std::to_string(problems.size()) +
+                                    " problem(s); the previous configuration keeps running");
+      return Rejected(problems);
+    }
+    if (Status ws = sender->Update(fresh.webhooks, fresh.alertmanagers); !ws.ok()) {
+      Log(LogLevel::kError, "", "reload rejected: " + ws.message() + "; the previous configuration keeps running");
+      return Rejected(ws.message());
+    }
+    if (Status s = store->SyncOrigins(OriginRecords(fresh), UnixNowMs()); !s.ok()) {
+      Log(LogLevel::kError, "", "reload: " + s.message() + "; the previous configuration keeps running");
+      return Rejected(s.message());
+    }
+    const ResolverOptions fresh_resolver = ResolverOptionsOf(fresh);
+    if (fresh_resolver.servers != resolver_options.servers ||
+        fresh_resolver.ttl_floor_ms != resolver_options.ttl_floor_ms ||
+        fresh_resolver.ttl_ceiling_ms != resolver_options.ttl_ceiling_ms) {
+      auto r = Resolver::Start(fresh_resolver);
+      if (!r.ok()) {
+        Log(LogLevel::kError, "", "reload rejected: " + r.status().message() +
+                                      "; the previous configuration keeps running");
+        return Rejected(r.status().message());
+      }
+      names.set_resolver(std::move(r).value());
+      resolver_options = fresh_resolver;
+    }
+    eval_cfg = fresh_eval.value();
+    ca_digest = CaBundleDigest(fresh.ca_file);
+    names.set_options(BookOptions(fresh));
+    names.Request(fresh);  // answers arrive in the inbox; the loop drains them
+    apply_plan(fresh, &eval_cfg);
+    fingerprint = names.Fingerprint();
+    next_resolve = ResolvePeriodMs(fresh) > 0 ? UnixNowMs() + ResolvePeriodMs(fresh) : 0;
+    ParseLogLevel(fresh.log_level, &level);
+    SetLogLevel(level);
+    Log(LogLevel::kInfo, "", "reloaded: " + std::to_string(fresh.origins.size()) + " origins");
+    if (fresh.listen != cfg.listen) {
+      Log(LogLevel::kWarn, "", "reload: listen changes need a restart; keeping \"" + cfg.listen + "\"");
+      fresh.listen = cfg.listen;
+    }
+    if (endpoint) {
+      endpoint->set_metrics_per_variant(fresh.metrics_per_variant);
+      endpoint->set_enable_reload(fresh.enable_reload);
+    }
+    cfg = std::move(fresh);
+    return ReloadOutcome{true, {}};
+  };
+  auto reload_and_record = [&]() -> ReloadOutcome {
+    notify.Reloading();  // READY=1 follows at the next turn, whatever the outcome
+    ReloadOutcome out = reload_config();
+    last_reload_ok.store(out.ok);
+    return out;
   };
 
   const int64_t started = UnixNowMs();
@@ -283,8 +455,8 @@ int RunAgent(const AgentArgs& args) {
   for (;;) {
     timespec ts{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &ts);
+    liveness.Beat(main_beat, MonotonicMs());
     int64_t now = UnixNowMs();
-    liveness.Beat(main_slot, MonotonicMs());
     if (sig != SIGTERM && sig != SIGINT) notify.Turn(MonotonicMs(), liveness, notify_status);
     if (sig == SIGTERM || sig == SIGINT) {
       notify.Stopping();
@@ -298,76 +470,11 @@ int RunAgent(const AgentArgs& args) {
       break;
     }
     if (sig == SIGHUP) {
-      notify.Reloading();  // READY=1 follows at the next turn, whatever the outcome
-      LoadResult next = LoadConfigFile(args.config_path);
-      if (!next.ok()) {
-        for (const ConfigError& e : next.errors) Log(LogLevel::kError, "", e.ToString());
-        Log(LogLevel::kError, "", "reload rejected: " + std::to_string(next.errors.size()) +
-                                      " error(s); the previous configuration keeps running");
-        continue;
-      }
-      AgentConfig fresh = std::move(*next.config);
-      agent_internal::ApplyShard(&fresh, args.shard_index, args.shard_count);  // --shard i/N
-      if (fresh.database != cfg.database)
-        Log(LogLevel::kWarn, "", "reload: database path changes need a restart; keeping " + cfg.database);
-      if (fresh.engine_threads != cfg.engine_threads)
-        Log(LogLevel::kWarn, "", "reload: engine_threads changes need a restart; keeping " +
-                                     std::to_string(cfg.engine_threads));
-      if (fresh.max_in_flight != cfg.max_in_flight || fresh.max_per_address != cfg.max_per_address)
-        Log(LogLevel::kWarn, "", "reload: max_in_flight / max_per_address changes need a restart; keeping " +
-                                     std::to_string(cfg.max_in_flight) + " / " + std::to_string(cfg.max_per_address));
-      fresh.database = cfg.database;
-      fresh.engine_threads = cfg.engine_threads;
-      fresh.max_in_flight = cfg.max_in_flight;
-      fresh.max_per_address = cfg.max_per_address;
-      // Everything that can still fail is checked before anything changes:
-      // the alert thresholds, the profiles and CA (OpenSSL's verdict, the same
-      // the engines will reach), then the webhook secrets (Update applies
-      // only on success), and only then the origins table.
-      auto fresh_eval = BuildEvaluatorConfig(fresh);
-      if (!fresh_eval.ok()) {
-        Log(LogLevel::kError, "", "reload rejected: " + fresh_eval.status().message() +
-                                      "; the previous configuration keeps running");
-        continue;
-      }
-      if (std::vector<ConfigError> problems = PreflightChecks(fresh); !problems.empty()) {
-        for (const ConfigError& e : problems) Log(LogLevel::kError, "", e.ToString());
-        Log(LogLevel::kError, "", "reload rejected: " + std::to_string(problems.size()) +
-                                      " problem(s); the previous configuration keeps running");
-        continue;
-      }
-      if (Status ws = sender->Update(fresh.webhooks, fresh.alertmanagers); !ws.ok()) {
-        Log(LogLevel::kError, "", "reload rejected: " + ws.message() + "; the previous configuration keeps running");
-        continue;
-      }
-      if (Status s = store->SyncOrigins(OriginRecords(fresh), now); !s.ok()) {
-        Log(LogLevel::kError, "", "reload: " + s.message() + "; the previous configuration keeps running");
-        continue;
-      }
-      const ResolverOptions fresh_resolver = ResolverOptionsOf(fresh);
-      if (fresh_resolver.servers != resolver_options.servers ||
-          fresh_resolver.ttl_floor_ms != resolver_options.ttl_floor_ms ||
-          fresh_resolver.ttl_ceiling_ms != resolver_options.ttl_ceiling_ms) {
-        auto r = Resolver::Start(fresh_resolver);
-        if (!r.ok()) {
-          Log(LogLevel::kError, "", "reload rejected: " + r.status().message() +
-                                        "; the previous configuration keeps running");
-          continue;
-        }
-        names.set_resolver(std::move(r).value());
-        resolver_options = fresh_resolver;
-      }
-      eval_cfg = fresh_eval.value();
-      ca_digest = CaBundleDigest(fresh.ca_file);
-      names.set_options(BookOptions(fresh));
-      names.Request(fresh);  // answers arrive in the inbox; the loop drains them
-      apply_plan(fresh, &eval_cfg);
-      fingerprint = names.Fingerprint();
-      next_resolve = ResolvePeriodMs(fresh) > 0 ? UnixNowMs() + ResolvePeriodMs(fresh) : 0;
-      ParseLogLevel(fresh.log_level, &level);
-      SetLogLevel(level);
-      Log(LogLevel::kInfo, "", "reloaded: " + std::to_string(fresh.origins.size()) + " origins");
-      cfg = std::move(fresh);
+      reload_and_record();
+      continue;
+    }
+    if (reload_mailbox.Pending()) {  // POST /-/reload
+      reload_mailbox.Answer(reload_and_record());
       continue;
     }
     // DNS answers that arrived: every lookup goes to the evaluator
@@ -427,6 +534,9 @@ int RunAgent(const AgentArgs& args) {
     }
   }
 
+  reload_mailbox.Close("the agent is stopping");
+  if (endpoint) endpoint->Stop();  // it reads the engines, the store and the sender
+  liveness.Retire(main_beat);
   for (auto& e : engines) e->RequestStop();
   for (auto& e : engines) e->Join();
   DriftSummary drift;

@@ -34,6 +34,7 @@ void DriftHistogram::Add(int64_t drift_ms) {
   size_t i = 0;
   while (i < std::size(kBoundsMs) && drift_ms > kBoundsMs[i]) ++i;
   counts[i].fetch_add(1, std::memory_order_relaxed);
+  sum_ms.fetch_add(drift_ms, std::memory_order_relaxed);
   int64_t m = max_ms.load(std::memory_order_relaxed);
   while (drift_ms > m && !max_ms.compare_exchange_weak(m, drift_ms, std::memory_order_relaxed)) {
   }
@@ -46,6 +47,7 @@ void DriftSummary::Merge(const DriftHistogram& h) {
     total += n;
   }
   max_ms = std::max(max_ms, h.max_ms.load(std::memory_order_relaxed));
+  sum_ms += h.sum_ms.load(std::memory_order_relaxed);
 }
 
 int64_t DriftSummary::QuantileBoundMs(double q) const {
@@ -180,10 +182,12 @@ void EngineShard::Loop() {
       if (wait == 0 && !started_any) wait = 10;
     }
     engine_->Poll(wait);
+    if (liveness_ != nullptr) liveness_->Beat(liveness_slot_, MonotonicMs());
     std::lock_guard<std::mutex> lock(mu_);
     sched_stats_ = scheduler_->stats();
   }
   // Drain: nothing new starts; every probe in flight ends by its deadline.
+  if (liveness_ != nullptr) liveness_->Retire(liveness_slot_);
   if (engine_) engine_->RunUntilIdle();
   std::lock_guard<std::mutex> lock(mu_);
   sched_stats_ = scheduler_->stats();

@@ -38,6 +38,7 @@ struct DriftHistogram {
   static constexpr size_t kBuckets = std::size(kBoundsMs) + 1;
   std::atomic<uint64_t> counts[kBuckets] = {};
   std::atomic<int64_t> max_ms{0};
+  std::atomic<int64_t> sum_ms{0};  // of every drift added (the /metrics histogram's _sum)
 
   void Add(int64_t drift_ms);
 };
@@ -47,6 +48,7 @@ struct DriftSummary {
   uint64_t counts[DriftHistogram::kBuckets] = {};
   uint64_t total = 0;
   int64_t max_ms = 0;
+  int64_t sum_ms = 0;
   void Merge(const DriftHistogram& h);
   // The upper bound of the bucket holding quantile q (0..1); -1 if empty or
   // beyond the last bound.
@@ -61,14 +63,15 @@ class EngineShard {
  public:
   EngineShard(int index, EvaluatorStage* evaluator) : index_(index), evaluator_(evaluator) {}
 
-  // Starts the thread and waits until its Engine exists (or failed).
-  Status Start(ShardPlan plan);
-  // The loop beats `slot` of `liveness` after every turn (the systemd
-  // watchdog, /healthz). Call before Start; `liveness` outlives the thread.
-  void AttachLiveness(Liveness* liveness, int slot) {
+  // The loop beats `slot` of `liveness` after every turn (at most every
+  // 250 ms) and retires it when it ends. Call before Start.
+  void set_liveness(Liveness* liveness, int slot) {
     liveness_ = liveness;
     liveness_slot_ = slot;
   }
+
+  // Starts the thread and waits until its Engine exists (or failed).
+  Status Start(ShardPlan plan);
   void Update(ShardPlan plan);
   // Stop every shard first, then Join them all: shards drain in parallel.
   void RequestStop() { stop_.store(true); }
@@ -90,9 +93,9 @@ class EngineShard {
 
   const int index_;
   EvaluatorStage* evaluator_;
-  std::thread thread_;
-  Liveness* liveness_ = nullptr;
+  Liveness* liveness_ = nullptr;  // the systemd watchdog and /healthz read it
   int liveness_slot_ = -1;
+  std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> completed_{0};

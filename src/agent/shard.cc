@@ -27,9 +27,11 @@ int EngineThreadOf(const OriginConfig& o, int count, int threads) {
 }
 
 void ApplyShard(AgentConfig* cfg, int index, int count) {
-  if (count <= 0) return;
-  std::erase_if(cfg->origins, [&](const OriginConfig& o) { return ShardOf(o, count) != index; });
+  // Without --shard the agent is the one shard of one: {shard} is 1.
+  if (count <= 0) index = 1;
+  if (count > 0) std::erase_if(cfg->origins, [&](const OriginConfig& o) { return ShardOf(o, count) != index; });
   ReplaceAll(&cfg->database, "{shard}", std::to_string(index));
+  ReplaceAll(&cfg->listen, "{shard}", std::to_string(index));
 }
 
 

@@ -218,6 +218,30 @@ void Parser::ParseAgent(const toml::table& t, AgentConfig& cfg) {
     }
   }
   ParseDns(t, cfg);
+  // The HTTP endpoint (docs/config.md, docs/metrics.md).
+  if (const toml::node* n = t.get("listen")) {
+    if (ReadString(*n, "listen", p, &s)) {
+      std::string host, why;
+      uint16_t port = 0;
+      std::string probe = s;  // "{shard}" is the agent's to substitute: any shard number must fit
+      for (size_t at; (at = probe.find("{shard}")) != std::string::npos;) probe.replace(at, 7, "1");
+      if (ParseListenAddress(probe, &host, &port, &why)) {
+        cfg.listen = s;
+        cfg.listen_pos = KeyPos(t, "listen");
+      } else {
+        Error(*n, "invalid listen " + Quoted(s) + ": " + why);
+      }
+    }
+  }
+  for (const char* key : {"metrics_per_variant", "enable_reload"}) {
+    if (const toml::node* n = t.get(key)) {
+      if (const auto* b = n->as_boolean()) {
+        (std::string_view(key) == "enable_reload" ? cfg.enable_reload : cfg.metrics_per_variant) = b->get();
+      } else {
+        Error(*n, "\"" + std::string(key) + "\" must be true or false, not " + TypeName(*n));
+      }
+    }
+  }
 }
 
 void Parser::ParseDns(const toml::table& t, AgentConfig& cfg) {

@@ -58,7 +58,8 @@ inline constexpr std::string_view kAgentKeys[] = {"database",
                                                   "address_retire_after",
                                                   "resolvers",
                                                   "dns_min_ttl",
-                                                  "dns_max_ttl"};
+                                                  "dns_max_ttl",
+                                                  "listen", "metrics_per_variant", "enable_reload"};
 inline constexpr std::string_view kProfileKeys[] = {
     "min_version", "max_version", "ciphers", "ciphersuites", "groups", "alpn", "description"};
 inline constexpr std::string_view kOriginKeys[] = {
