@@ -1,6 +1,6 @@
--- 006_http_results: the HTTP check's answer with each probe (probe.h
--- HttpResult), and the status in the `latest` view. All columns are NULL for a
--- probe that asked no HTTP check or made no request (the handshake failed).
+-- 006_http_results: the HTTP check's answer of a probe (probe.h HttpResult),
+-- and the status in the `latest` view (NULL for a probe that asked no HTTP
+-- check or made no request: the handshake failed).
 CREATE TABLE http_outcome_codes (
   code INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE
@@ -9,13 +9,19 @@ INSERT INTO http_outcome_codes (code, name) VALUES
   (0, 'not_run'), (1, 'ok'), (2, 'timeout'), (3, 'not_http'), (4, 'closed'), (5, 'too_large'),
   (6, 'error');
 
-ALTER TABLE probes ADD COLUMN http_outcome INTEGER;   -- http_outcome_codes.code
-ALTER TABLE probes ADD COLUMN http_status INTEGER;    -- NULL: no status line read
-ALTER TABLE probes ADD COLUMN http_ttfb_ms INTEGER;   -- request sent -> first response byte
-ALTER TABLE probes ADD COLUMN http_server TEXT;       -- response headers, as received (bounded)
-ALTER TABLE probes ADD COLUMN http_via TEXT;
-ALTER TABLE probes ADD COLUMN http_x_cache TEXT;
-ALTER TABLE probes ADD COLUMN http_location TEXT;
+-- One row per probe that made an HTTP request, keyed by the probe: a probe
+-- without an HTTP check (most of them) costs no byte here nor in `probes`.
+-- Retention deletes these rows with their probe (ON DELETE CASCADE).
+CREATE TABLE probe_http (
+  probe_id INTEGER PRIMARY KEY REFERENCES probes(id) ON DELETE CASCADE,
+  outcome INTEGER NOT NULL,  -- http_outcome_codes.code
+  status INTEGER,            -- NULL: no status line read
+  ttfb_ms INTEGER,           -- request sent -> first response byte
+  server TEXT,               -- response headers, as received (each at most 256 bytes)
+  via TEXT,
+  x_cache TEXT,
+  location TEXT
+);
 
 -- `latest` gains the HTTP status and outcome, after its earlier columns.
 DROP VIEW latest;
@@ -35,14 +41,15 @@ SELECT o.name AS origin,
             WHEN p.verify_code = 0 THEN 'ok'
             ELSE COALESCE(sve.value, 'error ' || p.verify_code) END AS verify,
        se.value AS error,
-       p.http_status AS http_status,
-       COALESCE(hc.name, CAST(p.http_outcome AS TEXT)) AS http
+       ph.status AS http_status,
+       COALESCE(hc.name, CAST(ph.outcome AS TEXT)) AS http
 FROM variant_state s
 JOIN probes p ON p.id = s.last_probe_id
 JOIN variants v ON v.id = s.variant_id
 JOIN origins o ON o.id = v.origin_id
 LEFT JOIN outcome_codes oc ON oc.code = p.outcome
-LEFT JOIN http_outcome_codes hc ON hc.code = p.http_outcome
+LEFT JOIN probe_http ph ON ph.probe_id = p.id
+LEFT JOIN http_outcome_codes hc ON hc.code = ph.outcome
 LEFT JOIN strings sv ON sv.id = p.version_id
 LEFT JOIN strings sc ON sc.id = p.cipher_id
 LEFT JOIN strings sve ON sve.id = p.verify_error_id

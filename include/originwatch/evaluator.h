@@ -124,8 +124,8 @@ class Evaluator {
   const std::map<std::string, std::string>& restored_books() const { return books_; }
 
   // A snapshot of one configured origin for the HTTP endpoint (origin_view.h):
-  // its variants' latest results (leaf only, no DER), its diagnosis (computed
-  // again here, with the same options as OnResult), its open alerts and its
+  // its variants' latest results (leaf only, no DER), its diagnosis (the one
+  // OnResult made and correlated: never a second one), its open alerts and its
   // certificate. Recent probes are left empty (the stage keeps them). nullptr
   // for an origin that is not configured. Same thread as OnResult.
   std::shared_ptr<OriginView> View(const std::string& origin, int64_t now_ms) const;

@@ -104,13 +104,10 @@ std::shared_ptr<OriginView> Evaluator::View(const std::string& origin, int64_t n
     view->open_alerts.push_back({"dns_error", "", std::string(SeverityName(o.dns.severity)), o.dns.since_ms,
                                  o.dns.detail});
 
-  if (o.latest.empty()) return view;
-  const AlertThresholds& t = config_->For(origin);
-  DiagnoseOptions dopts;
-  dopts.now_s = now_ms / 1000;
-  dopts.expiry_warning_days = t.expiry_warning_days;
-  dopts.profiles = config_->profiles;
-  Diagnosis d = Diagnose(o.latest, dopts);
+  // The diagnosis OnResult made (and correlated with the upstream): the same
+  // findings the alerts, the store and the webhooks got, not a second one.
+  if (o.latest.empty() || o.diagnosis.findings.empty()) return view;
+  Diagnosis d = o.diagnosis;
   Severity worst = Severity::kInfo;
   for (Finding& f : d.findings) {
     worst = std::max(worst, f.severity);

@@ -21,10 +21,12 @@ Result<sqlite3_stmt*> Store::Impl::Stmt(Sql slot) {
       "INSERT INTO probes (variant_id, ts, outcome, alert, alert_sent, connect_ms, handshake_ms, "
       "total_ms, version_id, cipher_id, group_id, alpn_id, chain_id, verify_code, "
       "verify_error_id, verify_depth, names_ok, missing_names_id, ocsp, error_id, first_bytes, "
-      "dns_ms, dns_cached, dns_answer_id, http_outcome, http_status, http_ttfb_ms, http_server, "
-      "http_via, http_x_cache, http_location) "
+      "dns_ms, dns_cached, dns_answer_id) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-      "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+      "?19, ?20, ?21, ?22, ?23, ?24)",
+      // kSqlInsertProbeHttp
+      "INSERT INTO probe_http (probe_id, outcome, status, ttfb_ms, server, via, x_cache, location) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
       // kSqlReadState
       "SELECT s.last_probe_id, s.last_ts, s.last_outcome, s.last_ok_probe_id, s.last_ok_ts, "
       "s.consecutive_failures, s.consecutive_successes, s.failing_since, s.last_chain_id, "
@@ -427,22 +429,25 @@ Status Store::Impl::WriteProbe(const ProbeResult& r, const std::optional<Finding
     b.Null(23);
   }
   b.IdOrNull(24, dns_answer_id);
-  // The HTTP answer (schema/006): NULL columns when no request was made.
-  if (r.http.outcome == HttpOutcome::kNotRun) {
-    for (int i = 25; i <= 31; ++i) b.Null(i);
-  } else {
-    b.Int(25, static_cast<int64_t>(r.http.outcome));
-    if (r.http.status > 0) {
-      b.Int(26, r.http.status);
-    } else {
-      b.Null(26);
-    }
-    b.NullIfNegative(27, r.http.ttfb_ms).TextOrNull(28, r.http.server).TextOrNull(29, r.http.via);
-    b.TextOrNull(30, r.http.x_cache).TextOrNull(31, r.http.location);
-  }
   if (!b.ok()) return SqliteError(raw(), "bind probe");
   if (Status s = StepReset(raw(), *stmt); !s.ok()) return s;
   const int64_t probe_id = sqlite3_last_insert_rowid(raw());
+  // The HTTP answer (schema/006): a row of its own, only when a request was made.
+  if (r.http.outcome != HttpOutcome::kNotRun) {
+    auto hs = Stmt(kSqlInsertProbeHttp);
+    if (!hs.ok()) return hs.status();
+    Binder h(*hs);
+    h.Int(1, probe_id).Int(2, static_cast<int64_t>(r.http.outcome));
+    if (r.http.status > 0) {
+      h.Int(3, r.http.status);
+    } else {
+      h.Null(3);
+    }
+    h.NullIfNegative(4, r.http.ttfb_ms).TextOrNull(5, r.http.server).TextOrNull(6, r.http.via);
+    h.TextOrNull(7, r.http.x_cache).TextOrNull(8, r.http.location);
+    if (!h.ok()) return SqliteError(raw(), "bind probe_http");
+    if (Status s = StepReset(raw(), *hs); !s.ok()) return s;
+  }
 
   // The variant's state as this transaction left it: read once, then kept in
   // memory (ClearCaches drops it on every rollback and prune).

@@ -455,7 +455,7 @@ std::string ProbeColumns() {
          std::string(kDaysLeft) +
          " AS days_left, CASE WHEN p.verify_code IS NULL THEN NULL WHEN p.verify_code = 0 "
          "THEN 'ok' ELSE COALESCE(sve.value, 'error ' || p.verify_code) END AS verify, "
-         "se.value AS error, p.http_status AS http_status";
+         "se.value AS error, ph.status AS http_status";
 }
 
 std::string ProbeJoins() {
@@ -465,7 +465,8 @@ std::string ProbeJoins() {
          "LEFT JOIN strings sve ON sve.id = p.verify_error_id "
          "LEFT JOIN strings se ON se.id = p.error_id "
          "LEFT JOIN chains ch ON ch.id = p.chain_id "
-         "LEFT JOIN certificates c ON c.id = ch.leaf_cert_id ";
+         "LEFT JOIN certificates c ON c.id = ch.leaf_cert_id "
+         "LEFT JOIN probe_http ph ON ph.probe_id = p.id ";
 }
 
 // One row per variant (section "latest") then the origin's last 20 probes.

@@ -89,6 +89,7 @@ inline Status StepReset(sqlite3* db, sqlite3_stmt* s) {
 // instead of by hashing their text for every row.
 enum Sql : size_t {
   kSqlInsertProbe,
+  kSqlInsertProbeHttp,
   kSqlReadState,
   kSqlWriteState,
   kSqlUpdateState,  // + StateColumns bits >> 1: four statements

@@ -46,13 +46,15 @@ TEST_F(HttpStoreTest, AnswerIsStoredWithTheProbeAndShownInLatest) {
     ASSERT_TRUE((*store)->Enqueue(FailedResult(plain_tls, kHttpNowS * 1000, Outcome::kRefused)));
     (*store)->Flush();
   }
-  EXPECT_EQ(Scalar("SELECT http_status FROM probes p JOIN variants v ON v.id = p.variant_id "
-                   "WHERE v.address = '192.0.2.1'"),
+  EXPECT_EQ(Scalar("SELECT h.status FROM probes p JOIN variants v ON v.id = p.variant_id "
+                   "JOIN probe_http h ON h.probe_id = p.id WHERE v.address = '192.0.2.1'"),
             "502");
-  EXPECT_EQ(Scalar("SELECT group_concat(http_outcome || '|' || http_ttfb_ms || '|' || http_server "
-                   "|| '|' || http_via || '|' || http_x_cache || '|' || http_location) FROM probes "
-                   "WHERE http_outcome IS NOT NULL"),
+  EXPECT_EQ(Scalar("SELECT group_concat(outcome || '|' || ttfb_ms || '|' || server "
+                   "|| '|' || via || '|' || x_cache || '|' || location) FROM probe_http"),
             "1|17|nginx/1.22.1|1.1 edge|MISS|https://www.example.com/");
+  // The handshake-only probe has no row: it pays nothing for HTTP.
+  EXPECT_EQ(Scalar("SELECT count(*) FROM probes"), "2");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM probe_http"), "1");
   EXPECT_EQ(Scalar("SELECT http_status || ' ' || http FROM latest WHERE origin = 'front'"),
             "502 ok");
   EXPECT_EQ(Scalar("SELECT coalesce(http_status, 'NULL') || ' ' || coalesce(http, 'NULL') "
