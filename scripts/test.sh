@@ -85,11 +85,13 @@ asan_test() {
 
 # --- tsan -------------------------------------------------------------------
 # The suites with threads of their own: the store's writer (on a full disk
-# too), the webhook sender, the evaluator, and the agent end to end (agent_test,
-# alerts_test and full_disk_test run the binary, built with -fsanitize=thread too).
-TSAN_TARGETS=(store_test known_certs_test store_full_test webhook_test evaluator_test agent_test
-  alerts_test full_disk_test originwatch)
-TSAN_TESTS='^(StoreTest|HistoryTest|KnownCertsTest|StoreFullDiskTest|WebhookPayload|WebhookSecret|WebhookTest|EvaluatorTest|EvaluatorDbTest|AgentTest|AlertsTest|FullDiskTest)\.'
+# too), the webhook sender (with Alertmanager re-sends), the evaluator, and the
+# agent end to end (agent_test, alerts_test, full_disk_test and endpoint_test
+# run the binary, built with -fsanitize=thread too; endpoint_test scrapes the
+# HTTP endpoint's threads while the evaluator publishes).
+TSAN_TARGETS=(store_test known_certs_test store_full_test webhook_test alertmanager_sender_test
+  evaluator_test agent_test alerts_test full_disk_test endpoint_test originwatch)
+TSAN_TESTS='^(StoreTest|HistoryTest|KnownCertsTest|StoreFullDiskTest|WebhookPayload|WebhookSecret|WebhookTest|AlertmanagerSenderTest|EvaluatorTest|EvaluatorDbTest|AgentTest|AlertsTest|FullDiskTest|EndpointTest)\.'
 tsan_build() {
   configure build-tsan -DORIGINWATCH_TSAN=ON -DORIGINWATCH_BUILD_BENCHMARKS=OFF &&
     cmake --build build-tsan -j "$JOBS" --target "${TSAN_TARGETS[@]}"
