@@ -87,35 +87,7 @@ void Parser::ParseAlertmanager(const toml::table& t, AgentConfig& cfg) {
     }
   }
 
-  std::vector<Item> items;
-  if (const toml::node* n = t.get("rules")) {
-    if (ReadStringList(*n, "rules", p, &items)) {
-      a.rules = Values(items);
-    } else {
-      ok = false;
-    }
-  }
-  if (const toml::node* n = t.get("severities")) {
-    if (ReadStringList(*n, "severities", p, &items)) {
-      for (const Item& i : items) {
-        if (!Contains(kSeverities, i.value)) {
-          Error(*i.node,
-                p + "unknown severity " + Quoted(i.value) + " " + Suggest(i.value, kSeverities));
-          ok = false;
-        }
-      }
-      a.severities = Values(items);
-    } else {
-      ok = false;
-    }
-  }
-  if (const toml::node* n = t.get("tags")) {
-    if (ReadStringList(*n, "tags", p, &items)) {
-      a.tags = Values(items);
-    } else {
-      ok = false;
-    }
-  }
+  if (!ParseDeliveryFilters(t, p, &a.rules, &a.severities, &a.tags)) ok = false;
 
   const toml::node* env_node = t.get("bearer_token_env");
   const toml::node* file_node = t.get("bearer_token_file");

@@ -258,6 +258,40 @@ bool Parser::ParseAddressChoice(const toml::table& t, const std::string& p, Orig
   return ok;
 }
 
+bool Parser::ParseDeliveryFilters(const toml::table& t, const std::string& p, std::vector<std::string>* rules,
+                                  std::vector<std::string>* severities, std::vector<std::string>* tags) {
+  bool ok = true;
+  std::vector<Item> items;
+  if (const toml::node* n = t.get("rules")) {
+    if (ReadStringList(*n, "rules", p, &items)) {
+      *rules = Values(items);
+    } else {
+      ok = false;
+    }
+  }
+  if (const toml::node* n = t.get("severities")) {
+    if (ReadStringList(*n, "severities", p, &items)) {
+      for (const Item& i : items) {
+        if (!Contains(kSeverities, i.value)) {
+          Error(*i.node, p + "unknown severity " + Quoted(i.value) + " " + Suggest(i.value, kSeverities));
+          ok = false;
+        }
+      }
+      *severities = Values(items);
+    } else {
+      ok = false;
+    }
+  }
+  if (const toml::node* n = t.get("tags")) {
+    if (ReadStringList(*n, "tags", p, &items)) {
+      *tags = Values(items);
+    } else {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 void Parser::ParseWebhook(const toml::table& t, AgentConfig& cfg) {
   WebhookConfig w;
   w.line = static_cast<int>(t.source().begin.line);
@@ -343,35 +377,7 @@ void Parser::ParseWebhook(const toml::table& t, AgentConfig& cfg) {
       ok = false;
     }
   }
-  std::vector<Item> items;
-  if (const toml::node* n = t.get("rules")) {
-    if (ReadStringList(*n, "rules", p, &items)) {
-      w.rules = Values(items);
-    } else {
-      ok = false;
-    }
-  }
-  if (const toml::node* n = t.get("severities")) {
-    if (ReadStringList(*n, "severities", p, &items)) {
-      for (const Item& i : items) {
-        if (!Contains(kSeverities, i.value)) {
-          Error(*i.node,
-                p + "unknown severity " + Quoted(i.value) + " " + Suggest(i.value, kSeverities));
-          ok = false;
-        }
-      }
-      w.severities = Values(items);
-    } else {
-      ok = false;
-    }
-  }
-  if (const toml::node* n = t.get("tags")) {
-    if (ReadStringList(*n, "tags", p, &items)) {
-      w.tags = Values(items);
-    } else {
-      ok = false;
-    }
-  }
+  if (!ParseDeliveryFilters(t, p, &w.rules, &w.severities, &w.tags)) ok = false;
   if (const toml::node* n = t.get("signing")) {
     std::string s;
     if (ReadString(*n, "signing", p, &s) && Contains(kSignings, s)) {

@@ -176,6 +176,10 @@ class Parser {
   // all [[origin]] tables are read).
   void CheckUpstreams(const AgentConfig& cfg);
   void ParseWebhook(const toml::table& t, AgentConfig& cfg);
+  // The delivery filters `rules`, `severities` (each one of kSeverities) and
+  // `tags` of a [[webhook]] or an [[alertmanager]]; false after an error.
+  bool ParseDeliveryFilters(const toml::table& t, const std::string& prefix, std::vector<std::string>* rules,
+                            std::vector<std::string>* severities, std::vector<std::string>* tags);
   // [[alertmanager]] (parse_alertmanager.cc).
   void ParseAlertmanager(const toml::table& t, AgentConfig& cfg);
 

@@ -112,22 +112,6 @@ Result<DbPtr> OpenFleet(const std::vector<std::string>& paths) {
   return db;
 }
 
-// Keeps every row of one database's report.
-class Collect : public RowSink {
- public:
-  QueryResult result;
-  void Begin(const std::vector<std::string>& columns) override { result.columns = columns; }
-  bool Row(const std::vector<QueryCell>& cells) override {
-    auto& row = result.rows.emplace_back();
-    auto& numeric = result.numeric.emplace_back();
-    for (const QueryCell& c : cells) {
-      row.push_back(c.null ? std::nullopt : std::optional<std::string>(std::string(c.text)));
-      numeric.push_back(c.numeric);
-    }
-    return true;
-  }
-  bool End() override { return true; }
-};
 
 }  // namespace
 
@@ -183,7 +167,7 @@ Result<QueryStreamResult> StreamFleetReport(const std::vector<std::string>& db_p
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
       each.timeout_ms = std::max<int64_t>(limits.timeout_ms - spent, 1);
     }
-    Collect c;
+    store_internal::Collector c;
     auto r = StreamReport(db_paths[i], kind, arg, now_ms, each, c);
     if (!r.ok()) {
       // "origin NAME": an origin lives in one database of the fleet.

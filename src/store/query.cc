@@ -323,22 +323,7 @@ Result<QueryStreamResult> Finish(Run& run, Status s) {
   return run.res;
 }
 
-// Keeps every row in memory: the API of RunQuery and Report.
-class Collector : public RowSink {
- public:
-  QueryResult result;
-  void Begin(const std::vector<std::string>& columns) override { result.columns = columns; }
-  bool Row(const std::vector<QueryCell>& cells) override {
-    auto& row = result.rows.emplace_back();
-    auto& numeric = result.numeric.emplace_back();
-    for (const QueryCell& c : cells) {
-      row.push_back(c.null ? std::nullopt : std::optional<std::string>(std::string(c.text)));
-      numeric.push_back(c.numeric);
-    }
-    return true;
-  }
-  bool End() override { return true; }
-};
+using store_internal::Collector;
 
 Result<QueryResult> Collected(Result<QueryStreamResult> r, Collector& c) {
   if (!r.ok()) return r.status();

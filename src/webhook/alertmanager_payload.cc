@@ -10,29 +10,14 @@
 
 #include "originwatch/alert.h"
 #include "originwatch/webhook.h"
+#include "webhook/rfc3339.h"
 
 namespace originwatch {
 namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Alertmanager parses RFC 3339 with Go's time.Parse: "2026-11-22T14:03:05.123Z".
-std::string Rfc3339(int64_t ms) {
-  int64_t s = ms / 1000;
-  int64_t frac = ms % 1000;
-  if (frac < 0) {
-    frac += 1000;
-    s -= 1;
-  }
-  time_t t = static_cast<time_t>(s);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(frac));
-  return out;
-}
+using webhook_internal::Rfc3339;
 
 void Put(std::map<std::string, std::string>& m, const std::string& k, const std::string& v) {
   if (!v.empty()) m[k] = v;  // Alertmanager treats an empty label as absent
