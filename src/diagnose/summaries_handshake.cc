@@ -336,17 +336,23 @@ void Diagnoser::BuildHandshakeFailed(const std::vector<Item>& items, Finding& f)
     std::vector<std::string> labels;
     std::vector<std::string> works;
     int alert = -1;
+    bool sni_sent = false;
     for (const Item& it : items) {
       if (DescribeFailure(r_[it.idx]) != phrase) continue;
       labels.push_back(Label(it.idx));
       if (r_[it.idx].outcome == Outcome::kTlsAlert) alert = r_[it.idx].alert;
+      sni_sent |= r_[it.idx].spec.sni.has_value();
       if (it.ref != kNone) AddUnique(works, Label(it.ref));
     }
     std::string s = everything_fails && phrases.size() == 1
                         ? "Every variant fails the TLS handshake (" + phrase + ")"
                         : "The TLS handshake fails (" + phrase + ") for " + Join(labels, ", ");
     if (!works.empty()) s += ", while " + Join(works, ", ") + " works";
-    const std::string hint = AlertHint(alert);
+    // unrecognized_name to a ClientHello without SNI: the server wants one.
+    const std::string hint = alert == 112 && !sni_sent
+                                 ? "no SNI was sent, and the server requires one (probe it with its name as SNI "
+                                   "to compare)"
+                                 : AlertHint(alert);
     s += hint.empty() ? "." : ": " + hint + ".";
     sentences.push_back(std::move(s));
   }

@@ -82,6 +82,21 @@ Why WhyOf(const Finding& u) {
   return {"fails its TLS handshake (" + u.code + ")", u.fix};
 }
 
+// An upstream watched only as the proxy reaches it (`nginx import`'s
+// "-via-nginx" origin: no SNI) has no variant with SNI to compare with, so its
+// diagnosis cannot say sni_required. A handshake without SNI refused with
+// unrecognized_name (alert 112) on every failing variant says it all the same.
+bool RefusedForLackOfSni(const std::vector<ProbeResult>* latest) {
+  if (latest == nullptr) return false;
+  bool any = false;
+  for (const ProbeResult& r : *latest) {
+    if (r.ok()) continue;
+    if (r.spec.sni.has_value() || r.outcome != Outcome::kTlsAlert || r.alert != 112) return false;
+    any = true;
+  }
+  return any;
+}
+
 }  // namespace
 
 bool IsGatewayFinding(const std::string& code) {
@@ -120,7 +135,11 @@ void ExplainByUpstream(Finding& f, const ProbeResult& front, const UpstreamView&
         "check, or the proxy's error log line for this request.";
     return;
   }
-  const Why why = WhyOf(*cause);
+  Finding sni_required;
+  sni_required.code = std::string(finding::kSniRequired);
+  const Why why = cause->code == finding::kHandshakeFailed && RefusedForLackOfSni(up.latest)
+                      ? WhyOf(sni_required)
+                      : WhyOf(*cause);
   const std::string stop = why.because.ends_with(';') ? "" : ".";
   f.summary = target + " answers " + status + " because its upstream " + upstream + " " +
               why.because + stop + evidence + " Upstream finding " + cause->code + ": " +

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "originwatch/diagnose.h"
 #include "originwatch/probe.h"
@@ -16,6 +17,8 @@ struct UpstreamView {
   std::string host;  // its configured host
   // Its latest diagnosis; nullptr when it has not been probed yet.
   const Diagnosis* diagnosis = nullptr;
+  // The latest results that diagnosis was made of (nullptr: not known).
+  const std::vector<ProbeResult>* latest = nullptr;
 };
 
 // True for the finding codes correlation rewrites (bad_gateway, gateway_timeout).

@@ -177,8 +177,10 @@ void Evaluator::Correlate(const std::string& origin, const Origin& o, Diagnosis&
   view.name = up->second;
   if (auto h = config_->origin_hosts.find(up->second); h != config_->origin_hosts.end())
     view.host = h->second;
-  if (auto u = origins_.find(up->second); u != origins_.end() && !u->second.diagnosis.findings.empty())
+  if (auto u = origins_.find(up->second); u != origins_.end() && !u->second.diagnosis.findings.empty()) {
     view.diagnosis = &u->second.diagnosis;
+    view.latest = &u->second.latest;
+  }
   for (Finding& f : d.findings) {
     if (!evaluator_internal::IsGatewayFinding(f.code)) continue;
     // The evidence: the first variant this finding explains.

@@ -89,6 +89,27 @@ TEST_F(CorrelateTest, FrontAnswering502NamesTheUpstreamsMissingSni) {
   EXPECT_NE(e.payload.find("requires SNI and this proxy sends none"), std::string::npos);
 }
 
+// `nginx import` watches the upstream as nginx reaches it: without SNI only.
+// Its diagnosis cannot compare with an SNI variant (handshake_failed, alert
+// 112), yet the front's 502 is still explained as the missing SNI.
+TEST_F(CorrelateTest, UpstreamProbedOnlyWithoutSniAndRefusedWithAlert112IsMissingSni) {
+  ev_->OnResult(FailedResult(UpSpec(std::nullopt), kT0, Outcome::kTlsAlert, 112), kT0);
+  Commit c = Front(502, "Bad Gateway", kT0 + 1);
+  ASSERT_TRUE(c.lead.has_value());
+  EXPECT_NE(c.lead->summary.find("because its upstream activity.example.com (origin activity) requires "
+                                 "SNI and this proxy sends none — nginx: proxy_ssl_server_name on;"),
+            std::string::npos)
+      << c.lead->summary;
+  EXPECT_NE(c.lead->summary.find("Upstream finding handshake_failed"), std::string::npos) << c.lead->summary;
+  // Another alert (handshake_failure, 40) is not read as missing SNI.
+  ev_->OnResult(FailedResult(UpSpec(std::nullopt), kT0 + 2, Outcome::kTlsAlert, 40), kT0 + 2);
+  c = Front(502, "Bad Gateway", kT0 + 3);
+  ASSERT_TRUE(c.lead.has_value());
+  EXPECT_EQ(c.lead->summary.find("this proxy sends none"), std::string::npos) << c.lead->summary;
+  EXPECT_NE(c.lead->summary.find("fails its TLS handshake (handshake_failed)"), std::string::npos)
+      << c.lead->summary;
+}
+
 TEST_F(CorrelateTest, HealthyUpstreamPointsAtTheProxyItself) {
   ev_->OnResult(WithNamesCovered(OkResult(
                     UpSpec(kUpHost), kT0,
