@@ -22,7 +22,18 @@ struct ProbeMark {
   int64_t at_ms = 0;  // started_at_ms
   Outcome outcome = Outcome::kInternal;
   int64_t handshake_ms = -1;
+  int http_status = 0;  // 0: no HTTP check, or no status read
+  bool passed = false;  // ProbePassed
 };
+
+// The probe worked: connected, handshake done (for https), and with an HTTP
+// check an answer whose status the check expects (a front answering 502 did
+// not pass, though its TCP connect did).
+inline bool ProbePassed(const ProbeResult& r) {
+  if (!r.ok()) return false;
+  if (!r.spec.http) return true;
+  return r.http.outcome == HttpOutcome::kOk && r.spec.http->Expected(r.http.status);
+}
 
 // One variant (origin x address x SNI x profile): its last result, without
 // certificate bytes and with the leaf only, and its recent probes.

@@ -83,9 +83,17 @@ std::string RenderMetrics(const std::vector<std::shared_ptr<const OriginView>>& 
   out.reserve(4096 + origins.size() * (per_variant ? 1200 : 200));
   if (per_variant) {
     VariantFamily(out, origins, "originwatch_probe_success",
-                  "Whether the last probe of the variant succeeded (TCP connect and TLS handshake).",
+                  "Whether the last probe of the variant succeeded (TCP connect and TLS handshake, "
+                  "and the expected HTTP status when the origin has an HTTP check).",
                   [](const VariantView& v, Labels*, std::string* s) {
-                    *s = v.last.outcome == Outcome::kOk ? "1" : "0";
+                    *s = ProbePassed(v.last) ? "1" : "0";
+                    return true;
+                  });
+    VariantFamily(out, origins, "originwatch_probe_http_status_code",
+                  "HTTP status of the last probe's request (absent without an HTTP check or a status line).",
+                  [](const VariantView& v, Labels*, std::string* s) {
+                    if (!v.last.spec.http || v.last.http.status <= 0) return false;
+                    *s = std::to_string(v.last.http.status);
                     return true;
                   });
     VariantFamily(out, origins, "originwatch_probe_handshake_seconds",

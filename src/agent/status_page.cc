@@ -78,13 +78,16 @@ void Variants(std::string& out, const OriginView& o) {
   }
   out += "<table><tr><th>address</th><th>SNI</th><th>profile</th><th>last</th><th>handshake</th><th>recent</th></tr>\n";
   for (const VariantView& v : o.variants) {
+    std::string result(OutcomeCode(v.last.outcome));
+    if (v.last.spec.http && v.last.http.status > 0) result += " HTTP " + std::to_string(v.last.http.status);
     out += "<tr><td>" + HtmlEscape(v.address) + "</td><td>" + HtmlEscape(v.sni) + "</td><td>" +
-           HtmlEscape(v.profile) + "</td><td>" + HtmlEscape(OutcomeCode(v.last.outcome)) + "</td><td>" +
+           HtmlEscape(v.profile) + "</td><td>" + HtmlEscape(result) + "</td><td>" +
            (v.last.handshake_ms >= 0 ? std::to_string(v.last.handshake_ms) + " ms" : "&ndash;") +
            "</td><td><span class=\"strip\">";
     for (const ProbeMark& m : v.recent) {
-      out += std::string("<span") + (m.outcome == Outcome::kOk ? "" : " class=\"bad\"") + " title=\"" +
-             IsoTime(m.at_ms / 1000) + " " + HtmlEscape(OutcomeCode(m.outcome)) + "\"></span>";
+      out += std::string("<span") + (m.passed ? "" : " class=\"bad\"") + " title=\"" +
+             IsoTime(m.at_ms / 1000) + " " + HtmlEscape(OutcomeCode(m.outcome)) +
+             (m.http_status > 0 ? " HTTP " + std::to_string(m.http_status) : std::string()) + "\"></span>";
     }
     out += "</span></td></tr>\n";
   }

@@ -87,7 +87,7 @@ class EvaluatorStage::Impl {
   void Remember(const ProbeResult& r, int64_t now) {
     options_.views->CountProbe(r.outcome);
     auto& strip = recent_[r.spec.origin][VariantKeyOf(r.spec)];
-    strip.push_back({r.started_at_ms, r.outcome, r.handshake_ms});
+    strip.push_back({r.started_at_ms, r.outcome, r.handshake_ms, r.http.status, ProbePassed(r)});
     while (strip.size() > OriginView::kRecentProbes) strip.pop_front();
     MarkDirty(r.spec.origin, now);
   }

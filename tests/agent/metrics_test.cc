@@ -105,6 +105,39 @@ double Value(const PromScrape& s, const std::string& name, const std::map<std::s
   return found.empty() ? -1 : found[0]->value;
 }
 
+// A front behind an HTTP check: its TCP connect works, but a 502 is not a
+// probe that passed; the status is its own series.
+TEST(MetricsText, FrontAnswering502IsNotASuccessAndCarriesItsStatus) {
+  auto o = std::make_shared<OriginView>();
+  o->name = "promo";
+  o->host = "www.example.com";
+  o->state = "critical";
+  VariantView v;
+  v.key = "192.0.2.9:80|no-sni|modern";
+  v.address = "192.0.2.9:80";
+  v.sni = "none";
+  v.profile = "modern";
+  v.last.outcome = Outcome::kOk;
+  v.last.connect_ms = 1;
+  v.last.spec.http = HttpCheck{};
+  v.last.spec.http->plain = true;
+  v.last.http.outcome = HttpOutcome::kOk;
+  v.last.http.status = 502;
+  o->variants.push_back(v);
+  o->findings.push_back({"bad_gateway", "critical", "answers 502", "fix"});
+  PromScrape s = ParsePromText(RenderMetrics({o, Good()}, Gauges(), true));
+  EXPECT_TRUE(s.errors.empty()) << ::testing::PrintToString(s.errors);
+  EXPECT_EQ(Value(s, "originwatch_probe_success", {{"origin", "promo"}}), 0);
+  EXPECT_EQ(Value(s, "originwatch_probe_http_status_code", {{"origin", "promo"}}), 502);
+  // No HTTP check, no status series.
+  EXPECT_TRUE(s.Find("originwatch_probe_http_status_code", {{"origin", "shop"}}).empty());
+  // With 502 expected (a check that wants it), the same answer passes.
+  v.last.spec.http->expect_status = {{502, 502}};
+  o->variants[0] = v;
+  s = ParsePromText(RenderMetrics({o}, Gauges(), true));
+  EXPECT_EQ(Value(s, "originwatch_probe_success", {{"origin", "promo"}}), 1);
+}
+
 TEST(MetricsText, IsValidExpositionFormatWithHostileLabelValues) {
   const std::string text = RenderMetrics({Hostile(), Good()}, Gauges(), true);
   PromScrape s = ParsePromText(text);
