@@ -52,7 +52,15 @@ json OriginObject(const OriginView& o, int64_t now_ms) {
                  {"cipher", r.cipher},
                  {"group", r.group},
                  {"alert", r.alert < 0 ? json(nullptr) : json(r.alert)},
-                 {"error", r.error_text}};
+                 {"error", r.error_text},
+                 {"passed", ProbePassed(r)}};
+    if (r.spec.http) {
+      last["http"] = {{"outcome", std::string(HttpOutcomeCode(r.http.outcome))},
+                      {"status", r.http.status > 0 ? json(r.http.status) : json(nullptr)},
+                      {"server", r.http.server},
+                      {"via", r.http.via},
+                      {"ttfb_ms", Ms(r.http.ttfb_ms)}};
+    }
     if (!r.chain.empty()) {
       last["leaf"] = {{"subject", r.chain.front().subject},
                       {"not_after", IsoTime(r.chain.front().not_after)},
@@ -62,7 +70,9 @@ json OriginObject(const OriginView& o, int64_t now_ms) {
     for (const ProbeMark& m : v.recent) {
       recent.push_back({{"at", IsoTime(m.at_ms / 1000)},
                         {"outcome", std::string(OutcomeCode(m.outcome))},
-                        {"handshake_ms", Ms(m.handshake_ms)}});
+                        {"handshake_ms", Ms(m.handshake_ms)},
+                        {"http_status", m.http_status > 0 ? json(m.http_status) : json(nullptr)},
+                        {"passed", m.passed}});
     }
     variants.push_back({{"key", v.key},
                         {"address", v.address},

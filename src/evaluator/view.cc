@@ -47,8 +47,8 @@ std::shared_ptr<OriginView> Evaluator::View(const std::string& origin, int64_t n
     VariantView vv;
     vv.key = vkey;
     SplitVariantKey(vkey, &vv);
-    vv.last.spec = r.spec;
-    vv.last.spec.http.reset();
+    vv.last.spec = r.spec;  // with its HTTP check: what the answer is judged by
+    vv.last.http = r.http;
     vv.last.started_at_ms = r.started_at_ms;
     vv.last.connect_ms = r.connect_ms;
     vv.last.handshake_ms = r.handshake_ms;
