@@ -19,14 +19,14 @@
 
 namespace originwatch::testing {
 
-struct HttpReply {
+struct EndpointReply {
   long status = 0;  // 0: no answer
   std::string body;
   std::string content_type;
 };
 
-inline HttpReply HttpCall(const std::string& method, const std::string& url) {
-  HttpReply r;
+inline EndpointReply HttpCall(const std::string& method, const std::string& url) {
+  EndpointReply r;
   CURL* c = curl_easy_init();
   if (c == nullptr) return r;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -108,15 +108,15 @@ class EndpointAgentTest : public EngineTest {
 
   bool StartAgent() { return agent_.Start({OW_BINARY, "run", "-c", config_}, log_); }
 
-  HttpReply Get(const std::string& path) { return HttpCall("GET", base_ + path); }
-  HttpReply Post(const std::string& path) { return HttpCall("POST", base_ + path); }
+  EndpointReply Get(const std::string& path) { return HttpCall("GET", base_ + path); }
+  EndpointReply Post(const std::string& path) { return HttpCall("POST", base_ + path); }
 
   // Waits until /metrics has a probe_success series for both variants (SNI
   // and none) of every origin named.
   bool WaitForOrigins(const std::vector<std::string>& names, std::chrono::milliseconds timeout) {
     return WaitFor(
         [&] {
-          const HttpReply r = Get("/metrics");
+          const EndpointReply r = Get("/metrics");
           if (r.status != 200) return false;
           for (const std::string& n : names) {
             const std::string series = "originwatch_probe_success{origin=\"" + n + "\"";

@@ -23,7 +23,7 @@ TEST_F(EndpointTest, MetricsHealthReloadAndApiOfARunningAgent) {
   ASSERT_TRUE(WaitForOrigins({"healthy", "sni-required"}, milliseconds(20000))) << agent_.Log();
 
   // /metrics: valid text format, with the values the probes showed.
-  const HttpReply m = Get("/metrics");
+  const EndpointReply m = Get("/metrics");
   EXPECT_EQ(m.content_type, "text/plain; version=0.0.4; charset=utf-8");
   const PromScrape s = ParsePromText(m.body);
   EXPECT_TRUE(s.errors.empty()) << ::testing::PrintToString(s.errors) << "\n" << m.body;
@@ -56,7 +56,7 @@ TEST_F(EndpointTest, MetricsHealthReloadAndApiOfARunningAgent) {
   EXPECT_EQ(s.Find("originwatch_build_info").size(), 1u);
 
   // /healthz while every loop turns.
-  const HttpReply h = Get("/healthz");
+  const EndpointReply h = Get("/healthz");
   EXPECT_EQ(h.status, 200);
   EXPECT_EQ(h.body, "ok\n");
 
@@ -67,7 +67,7 @@ TEST_F(EndpointTest, MetricsHealthReloadAndApiOfARunningAgent) {
   EXPECT_EQ(HttpCall("HEAD", base_ + "/metrics").status, 200);
 
   // The API.
-  const HttpReply a = Get("/api/v1/origins");
+  const EndpointReply a = Get("/api/v1/origins");
   EXPECT_EQ(a.status, 200);
   auto j = nlohmann::json::parse(a.body, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << a.body;
@@ -87,7 +87,7 @@ TEST_F(EndpointTest, MetricsHealthReloadAndApiOfARunningAgent) {
   EXPECT_EQ(Get("/api/v1/origins/nope").status, 404);
 
   // Reload over HTTP is off by default.
-  const HttpReply off = Post("/-/reload");
+  const EndpointReply off = Post("/-/reload");
   EXPECT_EQ(off.status, 403) << off.body;
 
   // Turned on by a SIGHUP reload; per-variant series turned off with it.
@@ -100,7 +100,7 @@ TEST_F(EndpointTest, MetricsHealthReloadAndApiOfARunningAgent) {
 
   // A bad file: 400 with the file's errors; the previous configuration runs on.
   WriteConfig(Agent("enable_reload = true\nintervall = \"5s\"\n") + origins);
-  const HttpReply bad = Post("/-/reload");
+  const EndpointReply bad = Post("/-/reload");
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("agent.toml:"), std::string::npos) << bad.body;
   EXPECT_NE(bad.body.find("unknown key \"intervall\""), std::string::npos) << bad.body;

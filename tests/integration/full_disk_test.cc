@@ -4,12 +4,13 @@
 // webhooks (store_unwritable), keeps the results it can hold and the alert
 // transitions of the outage, and when space returns it resumes writing by
 // itself, delivers the alert raised during the outage, and says
-// store_unwritable resolved.
+// store_unwritable resolved. /metrics says it too (originwatch_store_writable).
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "integration/agent_process.h"
+#include "integration/endpoint_fixture.h"
 #include "originwatch/clock.h"
 #include "originwatch/store.h"
 #include "probe/engine_fixture.h"
@@ -78,10 +79,16 @@ TEST_F(FullDiskTest, KeepsProbingSaysSoKeepsTheAlertAndResumesWhenSpaceReturns) 
   server_ = StartScenario(*FindScenario(scenarios_, "healthy"), "127.0.0.1", 0);
   ASSERT_NE(server_, nullptr);
   const uint16_t port = server_->port();
+  const std::string metrics = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort()) + "/metrics";
+  auto writable = [&](const char* value) {
+    return HttpCall("GET", metrics).body.find(std::string("\noriginwatch_store_writable ") + value + "\n") !=
+           std::string::npos;
+  };
   {
     std::ofstream f(config_);
     f << "[agent]\ndatabase = \"" << db_ << "\"\ninterval = \"1s\"\ntimeout = \"2s\"\n"
-      << "connect_timeout = \"1s\"\nca_file = \"" << ca_file_ << "\"\n\n"
+      << "connect_timeout = \"1s\"\nca_file = \"" << ca_file_ << "\"\n"
+      << "listen = \"" << metrics.substr(7, metrics.size() - 7 - 8) << "\"\n\n"
       << "[alerts]\nfail_after = 2\nresolve_after = 2\n\n"
       << "[[origin]]\nname = \"promo\"\nhost = \"healthy.fleet.test\"\nport = " << port
       << "\nconnect = [\"127.0.0.1\"]\nsni = [\"healthy.fleet.test\"]\nprofiles = [\"modern\"]\n\n"
@@ -91,6 +98,7 @@ TEST_F(FullDiskTest, KeepsProbingSaysSoKeepsTheAlertAndResumesWhenSpaceReturns) 
   ASSERT_TRUE(agent.Start({OW_BINARY, "run", "-c", config_}, (dir_ / "agent.log").string()));
   ASSERT_TRUE(WaitFor([&] { return Count("SELECT count(*) FROM probes") >= 3; }, milliseconds(15000)))
       << agent.Log();
+  EXPECT_TRUE(writable("1")) << HttpCall("GET", metrics).body;
 
   // The disk fills, then the origin breaks: its alert fires during the outage.
   ASSERT_GT(fs_.Fill(), 0u);
@@ -104,6 +112,7 @@ TEST_F(FullDiskTest, KeepsProbingSaysSoKeepsTheAlertAndResumesWhenSpaceReturns) 
   EXPECT_EQ(down["finding"]["code"], "store_unwritable");
   EXPECT_NE(down["finding"]["summary"].get<std::string>().find("full"), std::string::npos) << down;
   EXPECT_NE(down["finding"]["fix"].get<std::string>().find("Free space"), std::string::npos) << down;
+  EXPECT_TRUE(writable("0")) << HttpCall("GET", metrics).body;
   // Two failing rounds and more pass while nothing can be written: the
   // firing event exists only in memory, so no webhook has it yet.
   std::this_thread::sleep_for(milliseconds(4000));
@@ -120,6 +129,7 @@ TEST_F(FullDiskTest, KeepsProbingSaysSoKeepsTheAlertAndResumesWhenSpaceReturns) 
   nlohmann::json up = Events("store_unwritable")[1];
   EXPECT_EQ(up["kind"], "resolved");
   EXPECT_NE(up["finding"]["summary"].get<std::string>().find("0 probe results were dropped"), std::string::npos) << up;
+  EXPECT_TRUE(WaitFor([&] { return writable("1"); }, milliseconds(5000))) << HttpCall("GET", metrics).body;
   nlohmann::json fired = Events("handshake_failed")[0];
   EXPECT_EQ(fired["kind"], "firing");
   EXPECT_EQ(fired["origin"]["name"], "promo");
