@@ -102,13 +102,16 @@ bool RefusedForLackOfSni(const std::vector<ProbeResult>* latest) {
 // with, so it cannot say no_shared_cipher. A ClientHello that carries SNI and
 // is refused with handshake_failure (alert 40) on every failing variant is
 // refused for what it offers: with SNI present and no protocol_version alert
-// (70), that is its cipher suites (as the diagnosis reads alert 40 itself).
+// (70), that is its cipher suites (as the diagnosis reads alert 40 itself) —
+// unless the server sent its certificate first (a chain was received): then
+// the refusal came later, e.g. for a missing client certificate.
 bool RefusedForItsCiphers(const std::vector<ProbeResult>* latest) {
   if (latest == nullptr) return false;
   bool any = false;
   for (const ProbeResult& r : *latest) {
     if (r.ok()) continue;
-    if (!r.spec.sni.has_value() || r.outcome != Outcome::kTlsAlert || r.alert != 40) return false;
+    if (!r.spec.sni.has_value() || r.outcome != Outcome::kTlsAlert || r.alert != 40 || !r.chain.empty())
+      return false;
     any = true;
   }
   return any;

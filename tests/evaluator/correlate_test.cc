@@ -125,9 +125,17 @@ TEST_F(CorrelateTest, UpstreamProbedOnlyWithSniAndRefusedWithAlert40IsNoSharedCi
             std::string::npos)
       << c.lead->summary;
   EXPECT_NE(c.lead->summary.find("Upstream finding handshake_failed"), std::string::npos) << c.lead->summary;
-  // Another alert with SNI (internal_error, 80) is not read as the ciphers.
-  ev_->OnResult(FailedResult(UpSpec(kUpHost), kT0 + 2, Outcome::kTlsAlert, 80), kT0 + 2);
+  // Alert 40 after the server sent its certificate (a client certificate it
+  // requires, say) is not read as the ciphers.
+  ProbeResult late = FailedResult(UpSpec(kUpHost), kT0 + 2, Outcome::kTlsAlert, 40);
+  late.chain = {TestLeaf(kUpHost, {kUpHost}, kHttpNowS, 60)};
+  ev_->OnResult(late, kT0 + 2);
   c = Front(502, "Bad Gateway", kT0 + 3);
+  ASSERT_TRUE(c.lead.has_value());
+  EXPECT_EQ(c.lead->summary.find("shares no cipher suite"), std::string::npos) << c.lead->summary;
+  // Another alert with SNI (internal_error, 80) is not read as the ciphers.
+  ev_->OnResult(FailedResult(UpSpec(kUpHost), kT0 + 4, Outcome::kTlsAlert, 80), kT0 + 4);
+  c = Front(502, "Bad Gateway", kT0 + 5);
   ASSERT_TRUE(c.lead.has_value());
   EXPECT_EQ(c.lead->summary.find("shares no cipher suite"), std::string::npos) << c.lead->summary;
 }
