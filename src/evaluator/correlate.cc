@@ -97,6 +97,26 @@ bool RefusedForLackOfSni(const std::vector<ProbeResult>* latest) {
   return any;
 }
 
+// The same upstream watched as a proxy with its own proxy_ssl_ciphers reaches
+// it (one profile, SNI sent): its diagnosis has no other profile to compare
+// with, so it cannot say no_shared_cipher. A ClientHello that carries SNI and
+// is refused with handshake_failure (alert 40) on every failing variant is
+// refused for what it offers: with SNI present and no protocol_version alert
+// (70), that is its cipher suites (as the diagnosis reads alert 40 itself) —
+// unless the server sent its certificate first (a chain was received): then
+// the refusal came later, e.g. for a missing client certificate.
+bool RefusedForItsCiphers(const std::vector<ProbeResult>* latest) {
+  if (latest == nullptr) return false;
+  bool any = false;
+  for (const ProbeResult& r : *latest) {
+    if (r.ok()) continue;
+    if (!r.spec.sni.has_value() || r.outcome != Outcome::kTlsAlert || r.alert != 40 || !r.chain.empty())
+      return false;
+    any = true;
+  }
+  return any;
+}
+
 }  // namespace
 
 bool IsGatewayFinding(const std::string& code) {
@@ -135,11 +155,17 @@ void ExplainByUpstream(Finding& f, const ProbeResult& front, const UpstreamView&
         "check, or the proxy's error log line for this request.";
     return;
   }
-  Finding sni_required;
-  sni_required.code = std::string(finding::kSniRequired);
-  const Why why = cause->code == finding::kHandshakeFailed && RefusedForLackOfSni(up.latest)
-                      ? WhyOf(sni_required)
-                      : WhyOf(*cause);
+  // A bare handshake_failed read from how it was refused (see above).
+  Finding read_as;
+  if (cause->code == finding::kHandshakeFailed && RefusedForLackOfSni(up.latest))
+    read_as.code = std::string(finding::kSniRequired);
+  else if (cause->code == finding::kHandshakeFailed && RefusedForItsCiphers(up.latest))
+    read_as.code = std::string(finding::kNoSharedCipher);
+  Why why = WhyOf(read_as.code.empty() ? *cause : read_as);
+  if (read_as.code == finding::kNoSharedCipher)
+    why.because.insert(why.because.find(" — "),
+                       " (it refuses this proxy's ClientHello, SNI included, with alert 40 "
+                       "handshake_failure)");
   const std::string stop = why.because.ends_with(';') ? "" : ".";
   f.summary = target + " answers " + status + " because its upstream " + upstream + " " +
               why.because + stop + evidence + " Upstream finding " + cause->code + ": " +

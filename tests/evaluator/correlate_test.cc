@@ -110,6 +110,36 @@ TEST_F(CorrelateTest, UpstreamProbedOnlyWithoutSniAndRefusedWithAlert112IsMissin
       << c.lead->summary;
 }
 
+// `nginx import` watches the upstream with the proxy's own proxy_ssl_ciphers
+// (one profile, SNI sent): refused with alert 40 on every variant, its
+// diagnosis says handshake_failed, and the front's 502 is explained as the
+// cipher suites (the second outage: RSA-only suites to an ECDSA-only origin).
+TEST_F(CorrelateTest, UpstreamProbedOnlyWithSniAndRefusedWithAlert40IsNoSharedCipher) {
+  ev_->OnResult(FailedResult(UpSpec(kUpHost), kT0, Outcome::kTlsAlert, 40), kT0);
+  Commit c = Front(502, "Bad Gateway", kT0 + 1);
+  ASSERT_TRUE(c.lead.has_value());
+  EXPECT_NE(c.lead->summary.find("because its upstream activity.example.com (origin activity) shares no "
+                                 "cipher suite with what this proxy offers (it refuses this proxy's "
+                                 "ClientHello, SNI included, with alert 40 handshake_failure) — nginx: "
+                                 "proxy_ssl_ciphers"),
+            std::string::npos)
+      << c.lead->summary;
+  EXPECT_NE(c.lead->summary.find("Upstream finding handshake_failed"), std::string::npos) << c.lead->summary;
+  // Alert 40 after the server sent its certificate (a client certificate it
+  // requires, say) is not read as the ciphers.
+  ProbeResult late = FailedResult(UpSpec(kUpHost), kT0 + 2, Outcome::kTlsAlert, 40);
+  late.chain = {TestLeaf(kUpHost, {kUpHost}, kHttpNowS, 60)};
+  ev_->OnResult(late, kT0 + 2);
+  c = Front(502, "Bad Gateway", kT0 + 3);
+  ASSERT_TRUE(c.lead.has_value());
+  EXPECT_EQ(c.lead->summary.find("shares no cipher suite"), std::string::npos) << c.lead->summary;
+  // Another alert with SNI (internal_error, 80) is not read as the ciphers.
+  ev_->OnResult(FailedResult(UpSpec(kUpHost), kT0 + 4, Outcome::kTlsAlert, 80), kT0 + 4);
+  c = Front(502, "Bad Gateway", kT0 + 5);
+  ASSERT_TRUE(c.lead.has_value());
+  EXPECT_EQ(c.lead->summary.find("shares no cipher suite"), std::string::npos) << c.lead->summary;
+}
+
 TEST_F(CorrelateTest, HealthyUpstreamPointsAtTheProxyItself) {
   ev_->OnResult(WithNamesCovered(OkResult(
                     UpSpec(kUpHost), kT0,
