@@ -250,7 +250,11 @@ bool AlertmanagerDelivery::Handle(OutboxEntry& row, int64_t* wait_ms) {
 }
 
 void AlertmanagerDelivery::Resend(int64_t* wait_ms) {
-  for (auto& [name, ep] : endpoints_) {
+  for (auto& entry : endpoints_) {
+    // A named reference, not a structured binding: the lambda below captures
+    // it (C++20 allows capturing bindings; clang 14, the fuzz build's, does not).
+    const std::string& name = entry.first;
+    auto& ep = entry.second;
     if (!ep.loaded) Load(ep);
     if (ep.open.empty()) continue;
     const int64_t now = deps_.clock();
