@@ -11,6 +11,7 @@
 #include "originwatch/alert.h"
 #include "originwatch/webhook.h"
 #include "webhook/rfc3339.h"
+#include "webhook/secret_source.h"
 
 namespace originwatch {
 namespace {
@@ -79,33 +80,8 @@ std::string BuildAlertmanagerBody(const std::vector<AlertmanagerAlert>& alerts) 
 }
 
 Result<std::string> ReadAlertmanagerToken(const AlertmanagerConfig& am) {
-  const std::string who = "alertmanager \"" + am.name + "\"";
-  if (!am.bearer_token_env.empty()) {
-    const char* v = std::getenv(am.bearer_token_env.c_str());
-    if (v == nullptr || *v == '\0') {
-      return Status::InvalidArgument(who + ": environment variable " + am.bearer_token_env +
-                                     " (bearer_token_env) is " + (v ? "empty" : "not set"));
-    }
-    return std::string(v);
-  }
-  if (!am.bearer_token_file.empty()) {
-    std::ifstream in(am.bearer_token_file, std::ios::binary);
-    if (!in) {
-      int err = errno;
-      return Status::IoError(who + ": cannot read bearer_token_file \"" + am.bearer_token_file +
-                             "\": " + std::strerror(err));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    if (s.empty()) {
-      return Status::InvalidArgument(who + ": bearer_token_file \"" + am.bearer_token_file +
-                                     "\" is empty");
-    }
-    return s;
-  }
-  return std::string();
+  return webhook_internal::ReadSecretSource("alertmanager \"" + am.name + "\"", am.bearer_token_env,
+                                            "bearer_token_env", am.bearer_token_file, "bearer_token_file");
 }
 
 }  // namespace originwatch

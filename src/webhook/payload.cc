@@ -11,6 +11,7 @@
 
 #include "originwatch/webhook.h"
 #include "webhook/rfc3339.h"
+#include "webhook/secret_source.h"
 
 namespace originwatch {
 namespace {
@@ -197,36 +198,8 @@ Result<std::string> ReadWebhookSecret(const WebhookConfig& w) {
 }
 
 static Result<std::string> ReadRawSecret(const WebhookConfig& w) {
-  const std::string who = "webhook \"" + w.name + "\"";
-  if (!w.secret_env.empty()) {
-    const char* v = std::getenv(w.secret_env.c_str());
-    if (v == nullptr) {
-      return Status::InvalidArgument(who + ": environment variable " + w.secret_env +
-                                     " (secret_env) is not set");
-    }
-    if (*v == '\0') {
-      return Status::InvalidArgument(who + ": environment variable " + w.secret_env +
-                                     " (secret_env) is empty");
-    }
-    return std::string(v);
-  }
-  if (!w.secret_file.empty()) {
-    std::ifstream in(w.secret_file, std::ios::binary);
-    if (!in) {
-      int err = errno;
-      return Status::IoError(who + ": cannot read secret_file \"" + w.secret_file +
-                             "\": " + std::strerror(err));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    if (s.empty()) {
-      return Status::InvalidArgument(who + ": secret_file \"" + w.secret_file + "\" is empty");
-    }
-    return s;
-  }
-  return std::string();
+  return webhook_internal::ReadSecretSource("webhook \"" + w.name + "\"", w.secret_env, "secret_env",
+                                            w.secret_file, "secret_file");
 }
 
 }  // namespace originwatch
